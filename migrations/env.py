@@ -1,0 +1,58 @@
+"""Alembic environment (async). The database URL comes from the caller or CART_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from rose_cart.adapters.db.engine import make_engine
+from rose_cart.adapters.db.tables import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def _url() -> str:
+    return (
+        config.attributes.get("database_url")
+        or os.environ.get("CART_DATABASE_URL")
+        or "sqlite+aiosqlite:///var/cart.db"
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        # SQLite can only alter tables by copying them.
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = make_engine(_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

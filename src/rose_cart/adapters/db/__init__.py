@@ -1,0 +1,3 @@
+"""SQLAlchemy (Core, async) persistence for the cart's own tables."""
+
+from __future__ import annotations

@@ -1,0 +1,68 @@
+"""create_app(settings): the Quart application with every blueprint and hook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from quart import Quart
+
+from rose_cart.bootstrap import Overrides, build_services
+from rose_cart.config import Settings, load_settings
+from rose_cart.services.container import Services
+from rose_cart.web.blueprints import api, cart, internal
+from rose_cart.web.errors import register_error_handlers
+from rose_cart.web.hooks import register_hooks
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    overrides: Overrides | None = None,
+    services: Services | None = None,
+) -> Quart:
+    settings = settings or load_settings()
+    settings.check()
+    app = Quart(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="rose_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.config["ROSE_SETTINGS"] = settings
+    built = services or build_services(settings, overrides)
+    app.extensions["rose_cart"] = built
+
+    register_error_handlers(app)
+    register_hooks(app)
+    app.register_blueprint(cart.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(internal.bp)
+
+    if settings.standalone:
+        from rose_cart.standalone.web import bp as standalone_bp
+
+        app.register_blueprint(standalone_bp)
+
+    background: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def _start() -> None:
+        if settings.migrate_on_start:
+            from rose_cart.adapters.db.migrate import upgrade
+
+            await asyncio.to_thread(upgrade, settings.database_url)
+
+    @app.after_serving
+    async def _stop() -> None:
+        for task in background:
+            task.cancel()
+        await built.aclose()
+
+    return app

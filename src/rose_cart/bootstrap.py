@@ -1,0 +1,80 @@
+"""The one wiring point: settings in, a ready set of services out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rose_cart.adapters.cache import InMemoryCache, RedisCache
+from rose_cart.adapters.clock import SystemClock
+from rose_cart.adapters.db.engine import make_engine
+from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
+from rose_cart.config import ConfigError, Settings
+from rose_cart.ports import BlogService, Cache, CalendarService, Clock, MarketService
+from rose_cart.services.cart import CartService
+from rose_cart.services.catalog import Catalog
+from rose_cart.services.container import Services
+
+
+@dataclass
+class Overrides:
+    """Adapters a test (or the standalone runner) supplies instead of the configured ones."""
+
+    market: MarketService | None = None
+    blog: BlogService | None = None
+    calendar: CalendarService | None = None
+    cache: Cache | None = None
+    clock: Clock | None = None
+    payments: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_services(settings: Settings, overrides: Overrides | None = None) -> Services:
+    settings.check()
+    o = overrides or Overrides()
+    engine = make_engine(settings.database_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = o.clock or SystemClock()
+    closers = []
+
+    cache: Cache
+    if o.cache is not None:
+        cache = o.cache
+    elif settings.redis_url:
+        redis_cache = RedisCache(settings.redis_url)
+        cache = redis_cache
+        closers.append(redis_cache.aclose)
+    else:
+        cache = InMemoryCache()
+
+    extras: dict[str, Any] = dict(o.extras)
+    market, blog, calendar = o.market, o.blog, o.calendar
+    if settings.standalone and (market is None or blog is None or calendar is None):
+        from rose_cart.standalone.siblings import (
+            ReferenceBlog,
+            ReferenceCalendar,
+            ReferenceMarket,
+        )
+
+        market = market or ReferenceMarket()
+        blog = blog or ReferenceBlog()
+        calendar = calendar or ReferenceCalendar()
+    if market is None or blog is None or calendar is None:
+        raise ConfigError("split mode needs CART_MARKET_URL, CART_BLOG_URL and CART_EVENTS_URL")
+    extras.setdefault("market", market)
+    extras.setdefault("blog", blog)
+    extras.setdefault("calendar", calendar)
+
+    catalog = Catalog(market, blog, cache, settings.product_cache_seconds)
+    cart = CartService(uow, catalog, calendar, cache, clock, settings.summary_cache_seconds)
+    closers.append(engine.dispose)
+    return Services(
+        cart=cart,
+        catalog=catalog,
+        clock=clock,
+        internal_secret=settings.internal_secret,
+        dev_login=settings.dev_login,
+        base_url=settings.base_url,
+        extras=extras,
+        closers=closers,
+    )

@@ -1,0 +1,80 @@
+"""rose-cart serve | demo | migrate | worker | check-payments"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from rose_cart.config import ConfigError, load_settings
+
+
+def _serve(workers: int) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    settings.check()
+    if settings.database_url.startswith("sqlite") and workers > 1:
+        print("SQLite serves one worker; use PostgreSQL for more.", file=sys.stderr)
+        workers = 1
+    if settings.migrate_on_start:
+        from rose_cart.adapters.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+        # Done here once, so workers need not race to do it.
+        os.environ["CART_MIGRATE_ON_START"] = "false"
+    uvicorn.run(
+        "rose_cart.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rose-cart", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (settings from CART_*)")
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("demo", help="standalone demo: SQLite, reference siblings, SumUp sandbox")
+    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    worker = sub.add_parser("worker", help="reconcile payments and expire stale orders")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    sub.add_parser("check-payments", help="one reconciliation pass (same as worker --once)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    try:
+        if args.command == "migrate":
+            from rose_cart.adapters.db.migrate import upgrade
+
+            settings = load_settings()
+            upgrade(settings.database_url)
+            print(f"database at head: {settings.database_url.split('@')[-1]}")
+            return 0
+        if args.command == "demo":
+            os.environ.setdefault("CART_MODE", "standalone")
+            os.environ.setdefault("CART_DEMO_DATA", "true")
+            settings = load_settings()
+            print(f"Rose Ash cart demo on {settings.base_url}/  (log in with any username)")
+            return _serve(1)
+        if args.command == "serve":
+            return _serve(args.workers)
+        if args.command in {"worker", "check-payments"}:
+            from rose_cart.worker import run_worker
+
+            once = args.command == "check-payments" or args.once
+            return asyncio.run(run_worker(load_settings(), once=once))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""One error tree. Each error has a stable code (for clients) and a message for a person.
+
+The web layer maps ``status`` to HTTP in one place; services raise these and nothing else
+for expected failures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CartError(Exception):
+    code = "error"
+    status = 400
+    message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details
+
+
+class BadInput(CartError):
+    code = "bad_input"
+    status = 400
+    message = "The request was not understood."
+
+
+class InvalidQuantity(BadInput):
+    code = "invalid_quantity"
+    message = "Quantity must be a whole number of at least 1."
+
+
+class QuantityTooLarge(BadInput):
+    code = "quantity_too_large"
+    message = "That is more than can be ordered at once."
+
+
+class CsrfFailed(CartError):
+    code = "csrf_failed"
+    status = 400
+    message = "The form had expired. Please try again."
+
+
+class LoginRequired(CartError):
+    code = "login_required"
+    status = 401
+    message = "Please log in first."
+
+
+class NotFound(CartError):
+    code = "not_found"
+    status = 404
+    message = "Not found."
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+    message = "That product does not exist."
+
+
+class PageNotFound(NotFound):
+    code = "page_not_found"
+    message = "That page does not exist."
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    message = "That order does not exist."
+
+
+class Conflict(CartError):
+    code = "conflict"
+    status = 409
+    message = "That cannot be done right now."
+
+
+class ProductUnavailable(Conflict):
+    code = "product_unavailable"
+    message = "That product is not available at the moment."
+
+
+class TooManyLines(Conflict):
+    code = "too_many_lines"
+    message = "Your cart is full. Remove something before adding more."
+
+
+class CartEmpty(Conflict):
+    code = "cart_empty"
+    message = "Your cart is empty."
+
+
+class MixedCurrency(Conflict):
+    code = "mixed_currency"
+    message = "Items priced in different currencies must be checked out separately."
+
+
+class MultiplePages(Conflict):
+    code = "multiple_pages"
+    message = "Your cart holds items from several sellers. Check out each seller separately."
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+    message = "Sorry, that has sold out."
+
+
+class OrderNotPayable(Conflict):
+    code = "order_not_payable"
+    message = "This order can no longer be paid."
+
+
+class Unavailable(CartError):
+    code = "unavailable"
+    status = 503
+    message = "A service we depend on is not answering. Please try again in a minute."
+
+
+class SiblingUnavailable(Unavailable):
+    code = "sibling_unavailable"
+    message = "The shop catalogue is not answering. Please try again in a minute."
+
+
+class PaymentProviderUnavailable(Unavailable):
+    code = "payment_provider_unavailable"
+    status = 502
+    message = (
+        "The payment service is not answering. Your cart is safe; please try again in a minute."
+    )
+
+
+class PaymentProviderRejected(CartError):
+    code = "payment_provider_rejected"
+    status = 502
+    message = (
+        "The payment service refused this shop's payment settings. Your cart is safe; "
+        "please let the seller know."
+    )

@@ -1,0 +1,290 @@
+"""Cart use cases: add, set quantity, remove, adopt on login, show, summarise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rose_cart.domain.cart import (
+    MAX_LINES,
+    Cart,
+    CartLine,
+    PageRef,
+    line_maximum,
+    parse_quantity,
+)
+from rose_cart.domain.errors import (
+    BadInput,
+    ProductNotFound,
+    ProductUnavailable,
+    QuantityTooLarge,
+    TooManyLines,
+)
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.money import Money
+from rose_cart.ports import Cache, CalendarService, Clock, UnitOfWorkFactory
+from rose_cart.services.catalog import Catalog
+
+
+@dataclass(frozen=True, slots=True)
+class CartChange:
+    """What an add or a quantity change left behind, for the visitor's message."""
+
+    product_id: int
+    title: str
+    quantity: int
+
+
+def parse_product_id(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ProductNotFound()
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 9:
+        value = int(raw.strip())
+    else:
+        raise ProductNotFound()
+    if value <= 0:
+        raise ProductNotFound()
+    return value
+
+
+def summary_key(identity: CartIdentity) -> str:
+    return f"summary:{identity.owner().key}"
+
+
+class CartService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        catalog: Catalog,
+        calendar: CalendarService,
+        cache: Cache,
+        clock: Clock,
+        summary_ttl_seconds: int = 300,
+    ) -> None:
+        self.uow = uow
+        self.catalog = catalog
+        self.calendar = calendar
+        self.cache = cache
+        self.clock = clock
+        self.summary_ttl = summary_ttl_seconds
+
+    # ----------------------------------------------------------------- changes
+
+    async def add(
+        self, identity: CartIdentity, product_id: object, quantity: object = 1
+    ) -> CartChange:
+        """Add to the product's line (making it if new). Raises for bad input; the cart is
+        unchanged whenever this raises."""
+        pid = parse_product_id(product_id)
+        qty = parse_quantity(quantity, allow_zero=False)
+        self._need_identity(identity)
+        product = await self.catalog.product(pid)
+        if product is None:
+            raise ProductNotFound()
+        if not product.available:
+            raise ProductUnavailable(f"{product.title} is not available at the moment.")
+        maximum = line_maximum(product.max_per_order)
+        if qty > maximum:
+            raise QuantityTooLarge(
+                f"You can order at most {maximum} of {product.title}.", maximum=maximum
+            )
+        owner = identity.owner()
+        async with self.uow() as tx:
+            lines = await tx.carts.live_items(owner)
+            if len(lines) >= MAX_LINES and all(line.product_id != pid for line in lines):
+                raise TooManyLines()
+            new_quantity = await tx.carts.add_quantity(owner, pid, qty, maximum, self.clock.now())
+            if new_quantity is None:
+                raise QuantityTooLarge(
+                    f"You can order at most {maximum} of {product.title}; "
+                    "your cart already has some.",
+                    maximum=maximum,
+                )
+        await self.forget_summary(owner)
+        return CartChange(pid, product.title, new_quantity)
+
+    async def set_quantity(
+        self, identity: CartIdentity, product_id: object, quantity: object
+    ) -> CartChange:
+        """Set a line's quantity; 0 removes it. Raises ProductNotFound when it is not in
+        the cart."""
+        pid = parse_product_id(product_id)
+        qty = parse_quantity(quantity, allow_zero=True)
+        owner = identity.owner()
+        if not owner.is_known:
+            raise ProductNotFound("That product is not in your cart.")
+        title = f"Product {pid}"
+        if qty > 0:
+            product = await self.catalog.product(pid)
+            if product is not None:
+                title = product.title
+                maximum = line_maximum(product.max_per_order)
+                if qty > maximum:
+                    raise QuantityTooLarge(
+                        f"You can order at most {maximum} of {product.title}.", maximum=maximum
+                    )
+            else:
+                raise ProductNotFound()
+        async with self.uow() as tx:
+            changed = await tx.carts.set_quantity(owner, pid, qty, self.clock.now())
+        if not changed:
+            raise ProductNotFound("That product is not in your cart.")
+        await self.forget_summary(owner)
+        return CartChange(pid, title, qty)
+
+    async def remove(self, identity: CartIdentity, product_id: object) -> CartChange:
+        return await self.set_quantity(identity, product_id, 0)
+
+    async def adopt(self, user_id: int, session_id: str) -> int:
+        """Move an anonymous visitor's lines to the user who just logged in.
+
+        The same product in both carts merges by adding quantities, capped at the line
+        maximum. Returns how many lines were merged (0 when nothing was there).
+        """
+        if not session_id:
+            return 0
+        anon = CartIdentity(session_id=session_id)
+        async with self.uow() as tx:
+            session_lines = await tx.carts.live_items(anon)
+        if not session_lines:
+            return 0
+        products = await self.catalog.products([line.product_id for line in session_lines])
+        maxima = {pid: line_maximum(p.max_per_order) for pid, p in products.items()}
+        async with self.uow() as tx:
+            merged = await tx.carts.move_to_user(session_id, user_id, maxima, self.clock.now())
+        await self.calendar.adopt_for_user(user_id, session_id)
+        await self.forget_summary(anon, CartIdentity(user_id=user_id))
+        return merged
+
+    async def forget_summary(self, *identities: CartIdentity) -> None:
+        await self.cache.delete(*(summary_key(i) for i in identities))
+
+    # ----------------------------------------------------------------- reading
+
+    async def cart(self, identity: CartIdentity) -> Cart:
+        """The visitor's cart with current prices: a fixed number of queries and sibling
+        calls whatever its size."""
+        owner = identity.owner()
+        if not owner.is_known:
+            return Cart()
+        async with self.uow() as tx:
+            stored = await tx.carts.live_items(owner)
+        lines: list[CartLine] = []
+        if stored:
+            products = await self.catalog.products([s.product_id for s in stored])
+            pages = await self.catalog.pages_for_products(list(products.values()))
+            for item in stored:
+                product = products.get(item.product_id)
+                if product is None:
+                    # Withdrawn from the market: nothing to show or charge. The stored line
+                    # stays, so it comes back if the product does.
+                    continue
+                lines.append(
+                    CartLine(
+                        kind="product",
+                        title=product.title,
+                        quantity=item.quantity,
+                        unit_price=Money(product.unit_price, product.currency),
+                        page=pages.get(product.id),
+                        product_id=product.id,
+                        slug=product.slug,
+                        image=product.image,
+                        available=product.available,
+                    )
+                )
+        lines.extend(await self._calendar_lines(owner))
+        return Cart(tuple(lines))
+
+    async def _calendar_lines(self, owner: CartIdentity) -> list[CartLine]:
+        entries = await self.calendar.pending_entries(owner)
+        tickets = await self.calendar.pending_tickets(owner.user_id) if owner.user_id else []
+        page_ids = sorted(
+            {
+                c
+                for c in [e.calendar_container_id for e in entries]
+                + [t.calendar_container_id for t in tickets]
+                if c is not None
+            }
+        )
+        posts = await self.catalog.posts(page_ids) if page_ids else {}
+
+        def page(container_id: int | None) -> PageRef | None:
+            post = posts.get(container_id) if container_id is not None else None
+            return PageRef(post.id, post.slug, post.title) if post else None
+
+        lines = [
+            CartLine(
+                kind="booking",
+                title=e.name,
+                quantity=1,
+                unit_price=Money(e.cost, e.currency),
+                page=page(e.calendar_container_id),
+                entry_id=e.id,
+                start_at=e.start_at,
+            )
+            for e in entries
+        ]
+        lines += [
+            CartLine(
+                kind="ticket",
+                title=f"{t.entry_name} — {t.ticket_type}",
+                quantity=1,
+                unit_price=Money(t.cost, t.currency),
+                page=page(t.calendar_container_id),
+                entry_id=t.entry_id,
+                ticket_type_id=t.ticket_type_id,
+            )
+            for t in tickets
+        ]
+        return lines
+
+    async def summary(self, identity: CartIdentity) -> dict[str, object]:
+        """Counts and totals for the cart icon of every page of every service.
+
+        A cache hit touches neither the database nor a sibling.
+        """
+        owner = identity.owner()
+        if not owner.is_known:
+            return empty_summary()
+        key = summary_key(owner)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            loaded: dict[str, object] = json.loads(cached)
+            return loaded
+        cart = await self.cart(owner)
+        result = summarise(cart)
+        await self.cache.set(key, json.dumps(result), self.summary_ttl)
+        return result
+
+    @staticmethod
+    def _need_identity(identity: CartIdentity) -> None:
+        if not identity.is_known:
+            raise BadInput("No cart identity: cookies must be enabled.")
+
+
+def _total(values: dict[str, Money]) -> str:
+    if not values:
+        return "0.00"
+    if len(values) == 1:
+        return next(iter(values.values())).as_str()
+    return "mixed"
+
+
+def empty_summary() -> dict[str, object]:
+    return summarise(Cart())
+
+
+def summarise(cart: Cart) -> dict[str, object]:
+    return {
+        "count": cart.count,
+        "total": _total(cart.totals),
+        "currency": next(iter(cart.totals)) if len(cart.totals) == 1 else None,
+        "product_count": cart.count_of("product"),
+        "product_total": _total(cart.total_of("product")),
+        "calendar_count": cart.count_of("booking"),
+        "calendar_total": _total(cart.total_of("booking")),
+        "ticket_count": cart.count_of("ticket"),
+        "ticket_total": _total(cart.total_of("ticket")),
+    }

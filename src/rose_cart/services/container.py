@@ -1,0 +1,27 @@
+"""The use cases a running app offers, handed to the web layer as one object."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rose_cart.ports import Clock
+from rose_cart.services.cart import CartService
+from rose_cart.services.catalog import Catalog
+
+
+@dataclass
+class Services:
+    cart: CartService
+    catalog: Catalog
+    clock: Clock
+    internal_secret: str
+    dev_login: bool
+    base_url: str
+    extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            await close()

@@ -1,0 +1,99 @@
+"""Reference market, blog and events siblings, in-process, behind the same ports as the
+HTTP clients of the real services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rose_cart.domain.errors import SiblingUnavailable
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.ports import CalendarEntry, MarketPlace, Post, Product, Ticket
+from rose_cart.standalone import demo_data
+
+
+class ReferenceMarket:
+    """Products and marketplaces. ``down`` makes it behave like an unreachable market."""
+
+    def __init__(
+        self,
+        products: Sequence[Product] | None = None,
+        marketplaces: Sequence[MarketPlace] | None = None,
+    ) -> None:
+        self.products = {p.id: p for p in (products or demo_data.PRODUCTS)}
+        self.marketplaces = {m.id: m for m in (marketplaces or demo_data.MARKETPLACES)}
+        self.down = False
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise SiblingUnavailable()
+
+    async def products_by_ids(self, ids: Sequence[int]) -> list[Product]:
+        self._check()
+        return [self.products[i] for i in ids if i in self.products]
+
+    async def marketplaces_by_ids(self, ids: Sequence[int]) -> list[MarketPlace]:
+        self._check()
+        return [self.marketplaces[i] for i in ids if i in self.marketplaces]
+
+    def all_products(self) -> list[Product]:
+        return sorted(self.products.values(), key=lambda p: p.id)
+
+
+class ReferenceBlog:
+    def __init__(self, posts: Sequence[Post] | None = None) -> None:
+        self.posts = {p.id: p for p in (posts or demo_data.PAGES)}
+        self.down = False
+
+    async def posts_by_ids(self, ids: Sequence[int]) -> list[Post]:
+        if self.down:
+            raise SiblingUnavailable()
+        return [self.posts[i] for i in ids if i in self.posts]
+
+    async def post_by_slug(self, slug: str) -> Post | None:
+        if self.down:
+            raise SiblingUnavailable()
+        return next((p for p in self.posts.values() if p.slug == slug), None)
+
+    def pages(self) -> list[Post]:
+        return [p for p in self.posts.values() if p.is_page]
+
+
+class ReferenceCalendar:
+    """The events sibling with no bookable entries yet: bookings and tickets arrive with
+    their own issue. Every call is a correct answer for a calendar with nothing in it."""
+
+    async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
+        return []
+
+    async def pending_tickets(self, user_id: int) -> list[Ticket]:
+        return []
+
+    async def claim_entries_for_order(
+        self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
+    ) -> None:
+        return None
+
+    async def claim_tickets_for_order(
+        self, order_id: int, user_id: int, page_post_id: int | None = None
+    ) -> None:
+        return None
+
+    async def confirm_entries_for_order(self, order_id: int) -> None:
+        return None
+
+    async def confirm_tickets_for_order(self, order_id: int) -> None:
+        return None
+
+    async def release_for_order(self, order_id: int) -> None:
+        return None
+
+    async def entries_for_order(self, order_id: int) -> list[CalendarEntry]:
+        return []
+
+    async def tickets_for_order(self, order_id: int) -> list[Ticket]:
+        return []
+
+    async def adopt_for_user(self, user_id: int, session_id: str) -> None:
+        return None

@@ -1,0 +1,135 @@
+"""The reference siblings' own pages: the shop front, the market's product list, and the
+development login that stands in for the account service."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, cast
+
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+)
+
+from rose_cart.domain.errors import BadInput, CartError
+from rose_cart.ports import Product
+from rose_cart.standalone.siblings import ReferenceBlog, ReferenceMarket
+from rose_cart.web.context import check_csrf
+
+bp = Blueprint("standalone", __name__, template_folder="templates")
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def _siblings() -> tuple[ReferenceMarket, ReferenceBlog]:
+    extras = cast(dict[str, Any], current_app.extensions["rose_cart"].extras)
+    return extras["market"], extras["blog"]
+
+
+def _products_with_pages() -> list[dict[str, Any]]:
+    market, blog = _siblings()
+    rows = []
+    for product in market.all_products():
+        place = market.marketplaces[product.market_place_id]
+        page = (
+            blog.posts.get(place.container_id)
+            if place.container_type == "page" and place.container_id is not None
+            else None
+        )
+        rows.append({"product": product, "place": place, "page": page})
+    return rows
+
+
+@bp.get("/")
+async def shop_front() -> str:
+    market, blog = _siblings()
+    rows = _products_with_pages()
+    sections: list[dict[str, Any]] = []
+    for page in blog.pages():
+        products = [r["product"] for r in rows if r["page"] is not None and r["page"].id == page.id]
+        if products:
+            sections.append({"page": page, "products": products})
+    site = [r["product"] for r in rows if r["page"] is None]
+    if site:
+        sections.append({"page": None, "products": site})
+    return await render_template("shop/front.html", sections=sections)
+
+
+def _product_json(product: Product, place_slug: str, page_slug: str | None) -> dict[str, Any]:
+    return {
+        "id": product.id,
+        "slug": product.slug,
+        "title": product.title,
+        "unit_price": format(product.unit_price, "f"),
+        "regular_price": format(product.regular_price, "f") if product.regular_price else None,
+        "currency": product.currency,
+        "page_slug": page_slug,
+        "marketplace_slug": place_slug,
+        "available": product.available,
+        "max_per_order": product.max_per_order,
+    }
+
+
+@bp.get("/market/api/products")
+async def market_products() -> Response:
+    return jsonify(
+        [
+            _product_json(r["product"], r["place"].slug, r["page"].slug if r["page"] else None)
+            for r in _products_with_pages()
+        ]
+    )
+
+
+class DevLoginOff(CartError):
+    code = "dev_login_disabled"
+    status = 404
+    message = "Development login is switched off."
+
+
+def user_id_for(username: str) -> int:
+    """A stable id per username, as the account service would keep."""
+    return int(hashlib.sha256(username.lower().encode()).hexdigest()[:7], 16) + 1
+
+
+@bp.post("/auth/dev-login")
+async def dev_login() -> Response:
+    if not current_app.extensions["rose_cart"].dev_login:
+        raise DevLoginOff()
+    if request.mimetype == "application/json":
+        data = await request.get_json(silent=True) or {}
+        username = str(data.get("username", "")).strip()
+    else:
+        await check_csrf()
+        username = ((await request.form).get("username") or "").strip()
+    if not _USERNAME.match(username):
+        raise BadInput(
+            "Choose a username of letters, digits, dots, dashes or underscores.", field="username"
+        )
+    session["uid"] = user_id_for(username)
+    session["username"] = username
+    if request.mimetype == "application/json":
+        return jsonify({"user_id": session["uid"], "username": username})
+    await flash(f"Logged in as {username}.", "success")
+    target = (await request.form).get("next") or "/"
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/", 303)
+
+
+@bp.post("/auth/logout")
+async def logout() -> Response:
+    if request.mimetype != "application/json":
+        await check_csrf()
+    session.pop("uid", None)
+    session.pop("username", None)
+    session.pop("sid", None)
+    if request.mimetype == "application/json":
+        return jsonify({"ok": True})
+    await flash("Logged out.", "info")
+    return redirect("/", 303)

@@ -1,0 +1,96 @@
+"""JSON API for headless clients (DESIGN §11), same session cookie as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from quart import Blueprint, Response, jsonify, request
+
+from rose_cart.domain.errors import BadInput, CartError
+from rose_cart.web.context import ensure_identity, identity, services
+from rose_cart.web.openapi import openapi_document
+from rose_cart.web.serialize import cart_json
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class JsonRequired(CartError):
+    code = "json_required"
+    status = 415
+    message = "Send the body as JSON (Content-Type: application/json)."
+
+
+class InvalidJson(BadInput):
+    code = "invalid_json"
+    message = "The body must be a JSON object."
+
+
+class CrossSiteRefused(CartError):
+    code = "cross_site_request"
+    status = 403
+    message = "Requests from other sites are not accepted."
+
+
+@bp.before_request
+async def guard() -> None:
+    """Refuse cross-site writes and bodies that are not JSON."""
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        host = urlsplit(origin).netloc
+        if host != request.host:
+            raise CrossSiteRefused()
+    elif origin == "null":
+        raise CrossSiteRefused()
+    if request.method in {"POST", "PATCH", "PUT"} and request.mimetype != "application/json":
+        raise JsonRequired()
+
+
+async def json_body() -> dict[str, Any]:
+    data = await request.get_json(silent=True)
+    if data is None:
+        data = {} if not await request.get_data() else None
+    if not isinstance(data, dict):
+        raise InvalidJson()
+    return data
+
+
+async def _cart_response(status: int = 200) -> Response:
+    who = identity()
+    response = jsonify(cart_json(await services().cart.cart(who), who.user_id))
+    response.status_code = status
+    return response
+
+
+@bp.get("/cart")
+async def get_cart() -> Response:
+    return await _cart_response()
+
+
+@bp.post("/cart/items")
+async def add_item() -> Response:
+    body = await json_body()
+    await services().cart.add(ensure_identity(), body.get("product_id"), body.get("quantity", 1))
+    return await _cart_response(201)
+
+
+@bp.patch("/cart/items/<product_id>")
+async def set_item(product_id: str) -> Response:
+    body = await json_body()
+    if "quantity" not in body:
+        raise BadInput("Give a quantity (0 removes the line).")
+    await services().cart.set_quantity(identity(), product_id, body["quantity"])
+    return await _cart_response()
+
+
+@bp.delete("/cart/items/<product_id>")
+async def delete_item(product_id: str) -> Response:
+    await services().cart.remove(identity(), product_id)
+    return await _cart_response()
+
+
+@bp.get("/openapi.json")
+async def openapi() -> Response:
+    return jsonify(openapi_document())

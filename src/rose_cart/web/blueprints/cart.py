@@ -1,0 +1,91 @@
+"""Cart pages and forms: the whole cart, the overview, one page's cart, add/change/remove."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, flash, redirect, render_template, request
+
+from rose_cart.domain.errors import PageNotFound
+from rose_cart.web.context import check_csrf, ensure_identity, identity, services
+
+bp = Blueprint("cart", __name__)
+
+
+def safe_next(default: str = "/cart/") -> str:
+    """Where to go after a form: a local path from the form or the referrer, else default."""
+    candidate = request.args.get("next") or ""
+    if candidate.startswith("/") and not candidate.startswith("//"):
+        return candidate
+    return default
+
+
+async def _form_next(default: str) -> str:
+    form = await request.form
+    candidate = form.get("next") or ""
+    if candidate.startswith("/") and not candidate.startswith("//") and "\\" not in candidate:
+        return candidate
+    return default
+
+
+@bp.get("/cart/")
+async def whole_cart() -> str:
+    cart = await services().cart.cart(identity())
+    return await render_template("cart/cart.html", cart=cart, groups=cart.groups())
+
+
+@bp.get("/cart/overview/")
+async def overview() -> str:
+    cart = await services().cart.cart(identity())
+    return await render_template("cart/overview.html", cart=cart, groups=cart.groups())
+
+
+@bp.get("/cart/<page_slug>/")
+async def page_cart(page_slug: str) -> str:
+    page = await services().catalog.page_by_slug(page_slug)
+    if page is None:
+        raise PageNotFound()
+    cart = await services().cart.cart(identity())
+    group = cart.group_for(page_slug)
+    return await render_template("cart/page_cart.html", cart=cart, page=page, group=group)
+
+
+async def _after_change(message: str, default_next: str) -> Response:
+    await flash(message, "success")
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "cart-mini":
+        summary = await services().cart.summary(identity())
+        html = await render_template(
+            "fragments/cart_mini_oob.html", summary=summary, message=message
+        )
+        return Response(html, mimetype="text/html")
+    return redirect(await _form_next(default_next), 303)
+
+
+@bp.post("/cart/add/")
+async def add() -> Response:
+    await check_csrf()
+    form = await request.form
+    change = await services().cart.add(
+        ensure_identity(), form.get("product_id", ""), form.get("quantity", "1") or "1"
+    )
+    return await _after_change(
+        f"Added {change.title} to your cart (now {change.quantity}).", "/cart/"
+    )
+
+
+@bp.post("/cart/items/<product_id>/")
+async def set_quantity(product_id: str) -> Response:
+    await check_csrf()
+    form = await request.form
+    change = await services().cart.set_quantity(identity(), product_id, form.get("quantity", ""))
+    message = (
+        f"Removed {change.title}."
+        if change.quantity == 0
+        else f"{change.title}: quantity set to {change.quantity}."
+    )
+    return await _after_change(message, "/cart/")
+
+
+@bp.post("/cart/items/<product_id>/remove/")
+async def remove(product_id: str) -> Response:
+    await check_csrf()
+    change = await services().cart.remove(identity(), product_id)
+    return await _after_change(f"Removed {change.title}.", "/cart/")

@@ -1,0 +1,116 @@
+"""Endpoints for the platform's other services: summary, fragments, signed actions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quart import Blueprint, Response, jsonify, render_template, request
+
+from rose_cart.domain.errors import BadInput, CartError
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.signing import verify
+from rose_cart.web.context import identity, services
+
+bp = Blueprint("internal", __name__, url_prefix="/internal")
+
+
+class BadSignature(CartError):
+    code = "bad_signature"
+    status = 401
+    message = "This internal call is not signed, or its signature is stale or wrong."
+
+
+async def is_signed() -> bool:
+    body = await request.get_data()
+    path = request.full_path if request.query_string else request.path
+    return verify(
+        services().internal_secret,
+        request.method,
+        path,
+        request.headers.get("X-Rose-Timestamp"),
+        request.headers.get("X-Rose-Signature"),
+        body,
+        int(time.time()),
+    )
+
+
+async def require_signature() -> None:
+    if not await is_signed():
+        raise BadSignature()
+
+
+def _int_or_none(raw: Any) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.isdigit():
+        return int(raw)
+    raise BadInput("user_id must be a whole number.")
+
+
+async def target_identity() -> CartIdentity:
+    """The caller's own cookie, or (signed calls only) the identity named in the query."""
+    user_id = request.args.get("user_id")
+    session_id = request.args.get("session_id")
+    if user_id or session_id:
+        await require_signature()
+        return CartIdentity(user_id=_int_or_none(user_id), session_id=session_id or None)
+    return identity()
+
+
+@bp.get("/cart/summary")
+async def summary() -> Response:
+    return jsonify(await services().cart.summary(await target_identity()))
+
+
+@bp.get("/fragments/cart-mini")
+async def cart_mini() -> str:
+    summary = await services().cart.summary(await target_identity())
+    return await render_template("fragments/cart_mini.html", summary=summary)
+
+
+@bp.get("/fragments/account-nav-item")
+async def account_nav_item() -> str:
+    return await render_template("fragments/account_nav_item.html")
+
+
+async def _signed_json() -> dict[str, Any]:
+    await require_signature()
+    data = await request.get_json(silent=True, force=True)
+    if not isinstance(data, dict):
+        raise BadInput("The body must be a JSON object.")
+    return data
+
+
+@bp.post("/actions/adopt-cart-for-user")
+async def adopt_cart_for_user() -> Response:
+    data = await _signed_json()
+    user_id = _int_or_none(data.get("user_id"))
+    session_id = data.get("session_id")
+    if user_id is None or not isinstance(session_id, str) or not session_id:
+        raise BadInput("Give user_id and session_id.")
+    merged = await services().cart.adopt(user_id, session_id)
+    return jsonify({"ok": True, "merged": merged})
+
+
+@bp.post("/actions/cart-changed")
+async def cart_changed() -> Response:
+    data = await _signed_json()
+    who = CartIdentity(
+        user_id=_int_or_none(data.get("user_id")), session_id=data.get("session_id") or None
+    )
+    if not who.is_known:
+        raise BadInput("Give user_id or session_id.")
+    await services().cart.forget_summary(
+        *[
+            i
+            for i in (
+                CartIdentity(user_id=who.user_id) if who.user_id else None,
+                CartIdentity(session_id=who.session_id) if who.session_id else None,
+            )
+            if i
+        ]
+    )
+    return jsonify({"ok": True})

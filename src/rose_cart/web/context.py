@@ -1,0 +1,52 @@
+"""Per-request helpers: the services, the visitor's identity, CSRF tokens."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import cast
+
+from quart import current_app, request, session
+
+from rose_cart.domain.errors import CsrfFailed
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.services.container import Services
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions["rose_cart"])
+
+
+def identity() -> CartIdentity:
+    """Who is asking: the logged-in user and/or the anonymous cart session."""
+    uid = session.get("uid")
+    sid = session.get("sid")
+    return CartIdentity(
+        user_id=int(uid) if uid is not None else None, session_id=str(sid) if sid else None
+    )
+
+
+def ensure_identity() -> CartIdentity:
+    """The identity, issuing an anonymous session id the first time something is added."""
+    current = identity()
+    if current.user_id is None and not current.session_id:
+        session["sid"] = secrets.token_urlsafe(24)
+        return identity()
+    return current
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return str(token)
+
+
+async def check_csrf() -> None:
+    """Refuse a form post whose token does not match the one in the visitor's session."""
+    form = await request.form
+    sent = form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf")
+    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+        raise CsrfFailed()
