@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     engine = make_engine(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
     clock = o.clock or SystemClock()
-    closers = []
+    closers: list[Callable[[], Awaitable[None]]] = []
 
     cache: Cache
     if o.cache is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,7 +80,7 @@ class Settings:
             raise ConfigError("CART_DEV_LOGIN must be off in production")
 
 
-_FIELDS = {
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MODE": ("mode", str),
     "ENV": ("env", str),
     "HOST": ("host", str),

@@ -454,10 +454,17 @@ class OutboxRepository(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction. Committed on a clean exit, rolled back on an exception."""
 
-    carts: CartRepository
-    orders: OrderRepository
-    page_configs: PageConfigRepository
-    outbox: OutboxRepository
+    @property
+    def carts(self) -> CartRepository: ...
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def page_configs(self) -> PageConfigRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -9,7 +9,6 @@ from typing import Any, cast
 
 from quart import (
     Blueprint,
-    Response,
     current_app,
     flash,
     jsonify,
@@ -18,6 +17,7 @@ from quart import (
     request,
     session,
 )
+from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.ports import Product
@@ -79,7 +79,7 @@ def _product_json(product: Product, place_slug: str, page_slug: str | None) -> d
 
 
 @bp.get("/market/api/products")
-async def market_products() -> Response:
+async def market_products() -> ResponseReturnValue:
     return jsonify(
         [
             _product_json(r["product"], r["place"].slug, r["page"].slug if r["page"] else None)
@@ -100,7 +100,7 @@ def user_id_for(username: str) -> int:
 
 
 @bp.post("/auth/dev-login")
-async def dev_login() -> Response:
+async def dev_login() -> ResponseReturnValue:
     if not current_app.extensions["rose_cart"].dev_login:
         raise DevLoginOff()
     if request.mimetype == "application/json":
@@ -123,7 +123,7 @@ async def dev_login() -> Response:
 
 
 @bp.post("/auth/logout")
-async def logout() -> Response:
+async def logout() -> ResponseReturnValue:
     if request.mimetype != "application/json":
         await check_csrf()
     session.pop("uid", None)

@@ -55,7 +55,7 @@ def _insert_for(conn: AsyncConnection, table: Any) -> Any:
 
 def _owned_by(table: Any, identity: CartIdentity) -> ColumnElement[bool]:
     if identity.user_id is not None:
-        return table.c.user_id == identity.user_id  # type: ignore[no-any-return]
+        return table.c.user_id == identity.user_id
     return and_(table.c.user_id.is_(None), table.c.session_id == identity.session_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, flash, redirect, render_template, request
+from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import PageNotFound
 from rose_cart.web.context import check_csrf, ensure_identity, identity, services
@@ -48,7 +49,7 @@ async def page_cart(page_slug: str) -> str:
     return await render_template("cart/page_cart.html", cart=cart, page=page, group=group)
 
 
-async def _after_change(message: str, default_next: str) -> Response:
+async def _after_change(message: str, default_next: str) -> ResponseReturnValue:
     await flash(message, "success")
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "cart-mini":
         summary = await services().cart.summary(identity())
@@ -60,7 +61,7 @@ async def _after_change(message: str, default_next: str) -> Response:
 
 
 @bp.post("/cart/add/")
-async def add() -> Response:
+async def add() -> ResponseReturnValue:
     await check_csrf()
     form = await request.form
     change = await services().cart.add(
@@ -72,7 +73,7 @@ async def add() -> Response:
 
 
 @bp.post("/cart/items/<product_id>/")
-async def set_quantity(product_id: str) -> Response:
+async def set_quantity(product_id: str) -> ResponseReturnValue:
     await check_csrf()
     form = await request.form
     change = await services().cart.set_quantity(identity(), product_id, form.get("quantity", ""))
@@ -85,7 +86,7 @@ async def set_quantity(product_id: str) -> Response:
 
 
 @bp.post("/cart/items/<product_id>/remove/")
-async def remove(product_id: str) -> Response:
+async def remove(product_id: str) -> ResponseReturnValue:
     await check_csrf()
     change = await services().cart.remove(identity(), product_id)
     return await _after_change(f"Removed {change.title}.", "/cart/")

@@ -22,7 +22,8 @@ class BadSignature(CartError):
 
 
 async def is_signed() -> bool:
-    body = await request.get_data()
+    raw = await request.get_data(as_text=False)
+    body = raw if isinstance(raw, bytes) else raw.encode()
     path = request.full_path if request.query_string else request.path
     return verify(
         services().internal_secret,

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from rose_cart.bootstrap import Overrides, build_services
+from rose_cart.config import Settings
+from rose_cart.services.container import Services
+from tests.fakes import (
+    FakeBlog,
+    FakeCache,
+    FakeCalendar,
+    FakeClock,
+    FakeMarket,
+    FakePaymentProvider,
+    product,
+)
+
+CATALOG = [
+    product(1, "4.50", market=1, title="Sourdough", max_per_order=10),
+    product(2, "3.20", market=2, title="Eggs", max_per_order=5),
+    product(3, "8.00", market=3, title="Tote bag"),
+    product(4, "2.00", market=1, title="Hot cross buns", available=False),
+    product(5, "7.00", market=2, currency="EUR", title="Imported jam"),
+]
+
+
+@dataclass
+class Harness:
+    services: Services
+    market: FakeMarket
+    calendar: FakeCalendar
+    cache: FakeCache
+    clock: FakeClock
+    payments: FakePaymentProvider
+    database_url: str
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    market, calendar, cache, clock = FakeMarket(CATALOG), FakeCalendar(), FakeCache(), FakeClock()
+    payments = FakePaymentProvider()
+    services = build_services(
+        Settings(database_url=database_url, migrate_on_start=False),
+        Overrides(
+            market=market,
+            blog=FakeBlog(),
+            calendar=calendar,
+            cache=cache,
+            clock=clock,
+            payments=payments,
+        ),
+    )
+    yield Harness(services, market, calendar, cache, clock, payments, database_url)
+    await services.aclose()
