@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from rose_cart.domain.errors import PaymentProviderUnavailable, SiblingUnavailable, SoldOut
+from rose_cart.domain.errors import (
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+    SiblingUnavailable,
+    SoldOut,
+)
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money
 from rose_cart.ports import (
@@ -170,6 +175,7 @@ class FakePaymentProvider:
         self.fail_create: Exception | None = None
         self.fail_get: Exception | None = None
         self.create_delay = 0.0
+        self.deactivated: list[str] = []
         self._ids = itertools.count(1)
 
     async def create_checkout(
