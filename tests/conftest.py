@@ -17,7 +17,9 @@ from rose_cart.adapters.db.migrate import upgrade
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_BASE = os.environ.get("CART_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("CART_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-PG_DB = "rose_cart_test"
+# One database per test run, so two runs on one machine never empty each other's tables.
+PG_DB = f"rose_cart_test_{os.getpid()}"
+_CREATED: set[str] = set()
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -45,8 +47,26 @@ async def _ensure_database(name: str) -> None:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
             await conn.execute(f'CREATE DATABASE "{name}"')
+            _CREATED.add(name)
     finally:
         await conn.close()
+
+
+async def _drop_databases(names: set[str]) -> None:
+    import asyncpg
+
+    dsn = PG_BASE.replace("postgresql+asyncpg", "postgresql") + "/postgres"
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _CREATED:
+        asyncio.run(_drop_databases(set(_CREATED)))
 
 
 def pg_url(name: str) -> str:

@@ -108,12 +108,13 @@ class FakeCalendar:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
         self.sold_out = False
+        self.tickets: list[Ticket] = []
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
         return []
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
-        return []
+        return list(self.tickets)
 
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
@@ -234,6 +235,16 @@ class FakePaymentProvider:
                     request.amount.currency,
                 ),
             )
+
+    async def deactivate_checkout(
+        self, provider_checkout_id: str, credentials: PaymentCredentials
+    ) -> CheckoutState:
+        data = self.checkouts[provider_checkout_id]
+        if data["status"] == "PAID":
+            raise PaymentProviderRejected("already paid")
+        data["status"] = "EXPIRED"
+        self.deactivated.append(provider_checkout_id)
+        return await self.get_checkout(provider_checkout_id, credentials)
 
     async def refund(
         self, transaction_id: str, amount: Money | None, credentials: PaymentCredentials

@@ -11,7 +11,7 @@ from quart import Quart
 from rose_cart.bootstrap import Overrides, build_services
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
-from rose_cart.web.blueprints import api, cart, internal
+from rose_cart.web.blueprints import api, cart, checkout, internal, orders
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.hooks import register_hooks
 
@@ -41,7 +41,9 @@ def create_app(
 
     register_error_handlers(app)
     register_hooks(app)
+    app.register_blueprint(checkout.bp)
     app.register_blueprint(cart.bp)
+    app.register_blueprint(orders.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(internal.bp)
 
@@ -49,6 +51,14 @@ def create_app(
         from rose_cart.standalone.web import bp as standalone_bp
 
         app.register_blueprint(standalone_bp)
+        if settings.uses_sandbox:
+            from rose_cart.standalone.sumup_sandbox import SandboxState, sandbox_blueprint
+
+            sandbox = built.extras.get("sandbox")
+            if sandbox is None:
+                sandbox = SandboxState()
+                built.extras["sandbox"] = sandbox
+            app.register_blueprint(sandbox_blueprint(sandbox), url_prefix="/sandbox/sumup")
 
     background: list[asyncio.Task[None]] = []
 
@@ -58,6 +68,12 @@ def create_app(
             from rose_cart.adapters.db.migrate import upgrade
 
             await asyncio.to_thread(upgrade, settings.database_url)
+        if settings.run_reconciler:
+            from rose_cart.worker import reconcile_forever
+
+            background.append(
+                asyncio.create_task(reconcile_forever(built, settings.reconcile_interval_seconds))
+            )
 
     @app.after_serving
     async def _stop() -> None:

@@ -8,13 +8,26 @@ from typing import Any
 
 from rose_cart.adapters.cache import InMemoryCache, RedisCache
 from rose_cart.adapters.clock import SystemClock
+from rose_cart.adapters.crypto import SecretBox
 from rose_cart.adapters.db.engine import make_engine
 from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
+from rose_cart.adapters.payments.sumup import SumUpProvider
 from rose_cart.config import ConfigError, Settings
-from rose_cart.ports import BlogService, Cache, CalendarService, Clock, MarketService
+from rose_cart.ports import (
+    BlogService,
+    Cache,
+    CalendarService,
+    Clock,
+    MarketService,
+    PaymentProvider,
+)
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
+from rose_cart.services.checkout import CheckoutService
 from rose_cart.services.container import Services
+from rose_cart.services.orders import OrderService
+from rose_cart.services.page_config import PageConfigService, SiteAccount
+from rose_cart.services.payments import PaymentService
 
 
 @dataclass
@@ -26,7 +39,7 @@ class Overrides:
     calendar: CalendarService | None = None
     cache: Cache | None = None
     clock: Clock | None = None
-    payments: Any = None
+    payments: PaymentProvider | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,10 +81,30 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
 
     catalog = Catalog(market, blog, cache, settings.product_cache_seconds)
     cart = CartService(uow, catalog, calendar, cache, clock, settings.summary_cache_seconds)
+
+    provider: PaymentProvider
+    if o.payments is not None:
+        provider = o.payments
+    else:
+        sumup = SumUpProvider(settings.payments_base_url, settings.sumup_timeout_seconds)
+        closers.append(sumup.aclose)
+        provider = sumup
+    site = SiteAccount(
+        settings.sumup_merchant_code, settings.sumup_api_key, settings.sumup_checkout_prefix
+    )
+    page_configs = PageConfigService(uow, SecretBox(settings.encryption_key), site, clock)
+    payments = PaymentService(uow, provider, page_configs, calendar, cart, clock, settings.base_url)
+    checkout = CheckoutService(uow, cart, catalog, calendar, payments, clock)
+    orders = OrderService(uow, payments, calendar)
+    extras.setdefault("provider", provider)
     closers.append(engine.dispose)
     return Services(
         cart=cart,
         catalog=catalog,
+        checkout=checkout,
+        payments=payments,
+        orders=orders,
+        page_configs=page_configs,
         clock=clock,
         internal_secret=settings.internal_secret,
         dev_login=settings.dev_login,

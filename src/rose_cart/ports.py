@@ -203,6 +203,15 @@ class PaymentProvider(Protocol):
         self, provider_checkout_id: str, credentials: PaymentCredentials
     ) -> CheckoutState: ...
 
+    async def deactivate_checkout(
+        self, provider_checkout_id: str, credentials: PaymentCredentials
+    ) -> CheckoutState:
+        """Close a hosted checkout so it can no longer be paid (SumUp: status EXPIRED).
+
+        Raises ``PaymentProviderRejected`` when it cannot be closed, e.g. it is already paid.
+        """
+        ...
+
     async def refund(
         self, transaction_id: str, amount: Money | None, credentials: PaymentCredentials
     ) -> None: ...
@@ -368,7 +377,10 @@ class OrderRepository(Protocol):
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
-    ) -> StoredOrder: ...
+    ) -> StoredOrder | None:
+        """Store a pending order with its items. None when another order already holds
+        this owner's ``idempotency_key`` (a double click): fetch that one instead."""
+        ...
 
     async def get(self, order_id: int, *, for_update: bool = False) -> StoredOrder | None: ...
 
@@ -421,7 +433,15 @@ class OrderRepository(Protocol):
         """Payable orders not touched since ``older_than``, locked (SKIP LOCKED) for this worker."""
         ...
 
-    async def touch(self, order_id: int, now: datetime) -> None: ...
+    async def flag_needs_refund(self, order_id: int, now: datetime) -> None: ...
+
+    async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
+        """Give an anonymous visitor's orders to the user who just logged in."""
+        ...
+
+    async def touch(self, order_id: int, now: datetime) -> None:
+        """Record that the reconciler just asked the provider about this order."""
+        ...
 
 
 class PageConfigRepository(Protocol):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ async def _drop_everything(url: str) -> None:
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    url = pg_url("rose_cart_migrations_test")
+    url = pg_url(f"rose_cart_migrations_test_{os.getpid()}")
     asyncio.run(_drop_everything(url))
     return url
 

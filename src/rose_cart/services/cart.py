@@ -148,6 +148,7 @@ class CartService:
         anon = CartIdentity(session_id=session_id)
         async with self.uow() as tx:
             session_lines = await tx.carts.live_items(anon)
+            await tx.orders.adopt(session_id, user_id, self.clock.now())
         if not session_lines:
             return 0
         products = await self.catalog.products([line.product_id for line in session_lines])

@@ -9,12 +9,20 @@ from typing import Any
 from rose_cart.ports import Clock
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
+from rose_cart.services.checkout import CheckoutService
+from rose_cart.services.orders import OrderService
+from rose_cart.services.page_config import PageConfigService
+from rose_cart.services.payments import PaymentService
 
 
 @dataclass
 class Services:
     cart: CartService
     catalog: Catalog
+    checkout: CheckoutService
+    payments: PaymentService
+    orders: OrderService
+    page_configs: PageConfigService
     clock: Clock
     internal_secret: str
     dev_login: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from quart import Quart, Response, flash, request, session
@@ -45,6 +46,10 @@ def register_hooks(app: Quart) -> None:
     @app.template_filter("money")
     def money_filter(value: Money | None) -> str:
         return value.display() if value is not None else "—"
+
+    @app.template_filter("decimal_money")
+    def decimal_money_filter(value: Decimal, currency: str) -> str:
+        return Money(value, currency).display()
 
     @app.after_request
     async def security_headers(response: Response) -> Response:

@@ -122,6 +122,107 @@ def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 _PRODUCT_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
+_ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+_ORDER_SUMMARY = {
+    "type": "object",
+    "required": ["id", "status", "total", "currency", "created_at", "paid_at", "page"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {
+            "type": "string",
+            "enum": [
+                "pending",
+                "failed",
+                "paid",
+                "expired",
+                "cancelled",
+                "refunded",
+                "partially_refunded",
+            ],
+        },
+        "total": _MONEY,
+        "currency": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "paid_at": {"type": "string", "format": "date-time", "nullable": True},
+        "page": _PAGE,
+    },
+}
+
+_ORDER = {
+    "allOf": [
+        {"$ref": "#/components/schemas/OrderSummary"},
+        {
+            "type": "object",
+            "required": ["items", "bookings", "tickets", "payments"],
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "product_id": {"type": "integer"},
+                            "title": {"type": "string"},
+                            "quantity": {"type": "integer"},
+                            "unit_price": _MONEY,
+                            "line_total": _MONEY,
+                        },
+                    },
+                },
+                "bookings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "entry_id": {"type": "integer"},
+                            "title": {"type": "string"},
+                            "start_at": {"type": "string"},
+                            "state": {"type": "string"},
+                        },
+                    },
+                },
+                "tickets": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "ticket_id": {"type": "integer"},
+                            "entry_id": {"type": "integer"},
+                            "ticket_type": {"type": "string"},
+                            "state": {"type": "string"},
+                        },
+                    },
+                },
+                "payments": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "status": {"type": "string"},
+                            "amount": _MONEY,
+                            "provider_checkout_id": {"type": "string", "nullable": True},
+                            "created_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+            },
+        },
+    ]
+}
+
+_CHECKOUT_RESULT = {
+    "type": "object",
+    "required": ["order_id", "status", "total", "currency", "payment_url"],
+    "properties": {
+        "order_id": {"type": "integer"},
+        "status": {"type": "string"},
+        "total": _MONEY,
+        "currency": {"type": "string"},
+        "payment_url": {"type": "string", "description": "SumUp's hosted payment page"},
+    },
+}
+
 PATHS: dict[str, Any] = {
     "/api/v1/cart": {
         "get": {
@@ -164,6 +265,71 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/v1/checkout": {
+        "post": {
+            "summary": "Check out the cart (one page's lines, or the whole cart if it holds "
+            "one page's lines) and get SumUp's payment page",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 8, "maxLength": 128},
+                    "description": "The same key gives the same order",
+                }
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"page_slug": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                **_ok(201, "CheckoutResult", "The order and where to pay"),
+                **_errors(400, 403, 404, 409, 415, 502, 503),
+            },
+        },
+    },
+    "/api/v1/orders": {
+        "get": {
+            "summary": "The visitor's orders, newest first",
+            "responses": {
+                "200": {
+                    "description": "Orders",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/OrderSummary"},
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    },
+    "/api/v1/orders/{order_id}": {
+        "get": {
+            "summary": "One of the visitor's orders",
+            "parameters": [_ORDER_ID],
+            "responses": {**_ok(200, "Order", "The order"), **_errors(404)},
+        },
+    },
+    "/api/v1/orders/{order_id}/check": {
+        "post": {
+            "summary": "Ask SumUp again about the order's payment",
+            "parameters": [_ORDER_ID],
+            "responses": {
+                **_ok(200, "Order", "The order after checking"),
+                **_errors(403, 404, 502),
+            },
+        },
+    },
     "/api/v1/openapi.json": {
         "get": {
             "summary": "This document",
@@ -172,7 +338,14 @@ PATHS: dict[str, Any] = {
     },
 }
 
-SCHEMAS: dict[str, Any] = {"Error": _ERROR, "Cart": _CART, "CartLine": _LINE}
+SCHEMAS: dict[str, Any] = {
+    "Error": _ERROR,
+    "Cart": _CART,
+    "CartLine": _LINE,
+    "OrderSummary": _ORDER_SUMMARY,
+    "Order": _ORDER,
+    "CheckoutResult": _CHECKOUT_RESULT,
+}
 
 
 def openapi_document() -> dict[str, Any]:

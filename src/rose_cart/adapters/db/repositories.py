@@ -44,6 +44,8 @@ from rose_cart.ports import (
 
 _LIVE_USER = text("deleted_at IS NULL AND user_id IS NOT NULL")
 _LIVE_SESSION = text("deleted_at IS NULL AND user_id IS NULL")
+_KEYED_USER = text("idempotency_key IS NOT NULL AND user_id IS NOT NULL")
+_KEYED_SESSION = text("idempotency_key IS NOT NULL AND user_id IS NULL")
 
 
 def _insert_for(conn: AsyncConnection, table: Any) -> Any:
@@ -245,30 +247,34 @@ class SqlOrderRepository:
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
-    ) -> StoredOrder:
+    ) -> StoredOrder | None:
         owner = identity.owner()
-        row = (
-            await self.conn.execute(
-                insert(orders)
-                .values(
-                    status=OrderStatus.PENDING.value,
-                    user_id=owner.user_id,
-                    session_id=owner.session_id,
-                    page_id=page_id,
-                    page_slug=page_slug,
-                    page_title=page_title,
-                    currency=currency,
-                    total=total,
-                    webhook_token=webhook_token,
-                    idempotency_key=idempotency_key,
-                    cart_fingerprint=cart_fingerprint,
-                    needs_refund=False,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*orders.c)
+        stmt = _insert_for(self.conn, orders).values(
+            status=OrderStatus.PENDING.value,
+            user_id=owner.user_id,
+            session_id=owner.session_id,
+            page_id=page_id,
+            page_slug=page_slug,
+            page_title=page_title,
+            currency=currency,
+            total=total,
+            webhook_token=webhook_token,
+            idempotency_key=idempotency_key,
+            cart_fingerprint=cart_fingerprint,
+            needs_refund=False,
+            created_at=now,
+            updated_at=now,
+        )
+        if idempotency_key is not None:
+            # A concurrent submission with the same key wins; this one then returns None.
+            user_owned = owner.user_id is not None
+            stmt = stmt.on_conflict_do_nothing(
+                index_elements=["user_id" if user_owned else "session_id", "idempotency_key"],
+                index_where=_KEYED_USER if user_owned else _KEYED_SESSION,
             )
-        ).one()
+        row = (await self.conn.execute(stmt.returning(*orders.c))).first()
+        if row is None:
+            return None
         if items:
             await self.conn.execute(
                 insert(order_items),
@@ -393,7 +399,11 @@ class SqlOrderRepository:
     ) -> None:
         await self.conn.execute(
             update(payment_attempts)
-            .where(payment_attempts.c.id == attempt_id)
+            .where(
+                payment_attempts.c.id == attempt_id,
+                # Two workers resuming one attempt get the same checkout; keep the first.
+                payment_attempts.c.provider_checkout_id.is_(None),
+            )
             .values(
                 reference=reference,
                 provider_checkout_id=provider_checkout_id,
@@ -444,6 +454,19 @@ class SqlOrderRepository:
         )
         rows = (await self.conn.execute(stmt)).all()
         return [_order(r) for r in rows]
+
+    async def flag_needs_refund(self, order_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            update(orders).where(orders.c.id == order_id).values(needs_refund=True, updated_at=now)
+        )
+
+    async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
+        result = await self.conn.execute(
+            update(orders)
+            .where(orders.c.user_id.is_(None), orders.c.session_id == session_id)
+            .values(user_id=user_id, updated_at=now)
+        )
+        return int(result.rowcount)
 
     async def touch(self, order_id: int, now: datetime) -> None:
         await self.conn.execute(

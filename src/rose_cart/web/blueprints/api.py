@@ -11,6 +11,7 @@ from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.web.context import ensure_identity, identity, services
 from rose_cart.web.openapi import openapi_document
 from rose_cart.web.serialize import cart_json
+from rose_cart.web.serialize_orders import order_json, order_summary_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -89,6 +90,48 @@ async def set_item(product_id: str) -> Response:
 async def delete_item(product_id: str) -> Response:
     await services().cart.remove(identity(), product_id)
     return await _cart_response()
+
+
+@bp.post("/checkout")
+async def checkout() -> Response:
+    body = await json_body()
+    page_slug = body.get("page_slug")
+    if page_slug is not None and not isinstance(page_slug, str):
+        raise BadInput("page_slug must be a string.")
+    result = await services().checkout.checkout(
+        identity(), page_slug or None, request.headers.get("Idempotency-Key")
+    )
+    order = result.order
+    response = jsonify(
+        {
+            "order_id": order.id,
+            "status": order.status.value,
+            "total": order.total_money.as_str(),
+            "currency": order.currency,
+            "payment_url": result.payment_url,
+        }
+    )
+    response.status_code = 201
+    return response
+
+
+@bp.get("/orders")
+async def list_orders() -> Response:
+    orders = await services().orders.list_for(identity())
+    return jsonify([order_summary_json(o) for o in orders])
+
+
+@bp.get("/orders/<order_id>")
+async def get_order(order_id: str) -> Response:
+    return jsonify(order_json(await services().orders.view(identity(), order_id)))
+
+
+@bp.post("/orders/<order_id>/check")
+async def check_order(order_id: str) -> Response:
+    view = await services().orders.view(identity(), order_id, check=True)
+    if view.check_error is not None:
+        raise view.check_error
+    return jsonify(order_json(view))
 
 
 @bp.get("/openapi.json")

@@ -115,3 +115,25 @@ async def cart_changed() -> Response:
         ]
     )
     return jsonify({"ok": True})
+
+
+@bp.get("/data/page-config")
+async def page_config() -> Response:
+    await require_signature()
+    page_id = _int_or_none(request.args.get("page_id"))
+    if page_id is None:
+        raise BadInput("Give page_id.")
+    return jsonify(await services().page_configs.get(page_id))
+
+
+@bp.post("/actions/page-config-ensure")
+async def page_config_ensure() -> Response:
+    data = await _signed_json()
+    return jsonify(
+        await services().page_configs.ensure(
+            data.get("page_id"),
+            data.get("merchant_code"),
+            data.get("api_key"),
+            data.get("checkout_prefix"),
+        )
+    )

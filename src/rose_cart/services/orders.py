@@ -1,0 +1,122 @@
+"""The visitor's orders: list, show, check again, pay again. Owners only."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from rose_cart.domain.errors import CartError, OrderNotFound, PaymentProviderUnavailable
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.ports import (
+    CalendarEntry,
+    CalendarService,
+    StoredAttempt,
+    StoredOrder,
+    StoredOrderItem,
+    Ticket,
+    UnitOfWorkFactory,
+)
+from rose_cart.services.payments import PaymentService, PaymentStart
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    order: StoredOrder
+    items: list[StoredOrderItem]
+    attempts: list[StoredAttempt]
+    bookings: list[CalendarEntry]
+    tickets: list[Ticket]
+    #: Set when the provider could not be asked just now; the order is as last known.
+    check_error: CartError | None = None
+
+
+def parse_order_id(raw: object) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and raw.isdigit() and 0 < len(raw) <= 9:
+        return int(raw)
+    raise OrderNotFound()
+
+
+def owns(identity: CartIdentity, order: StoredOrder) -> bool:
+    if identity.user_id is not None:
+        return order.user_id == identity.user_id
+    return (
+        order.user_id is None
+        and bool(identity.session_id)
+        and order.session_id == identity.session_id
+    )
+
+
+class OrderService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, payments: PaymentService, calendar: CalendarService
+    ) -> None:
+        self.uow = uow
+        self.payments = payments
+        self.calendar = calendar
+
+    async def list_for(self, identity: CartIdentity) -> list[StoredOrder]:
+        owner = identity.owner()
+        if not owner.is_known:
+            return []
+        async with self.uow() as tx:
+            return await tx.orders.list_for(owner)
+
+    async def owned(self, identity: CartIdentity, order_id: object) -> StoredOrder:
+        """The order, if it is this visitor's; anyone else is told it does not exist."""
+        oid = parse_order_id(order_id)
+        async with self.uow() as tx:
+            order = await tx.orders.get(oid)
+        if order is None or not owns(identity.owner(), order):
+            raise OrderNotFound()
+        return order
+
+    async def view(
+        self, identity: CartIdentity, order_id: object, *, check: bool = False
+    ) -> OrderView:
+        """One order with its items, payments, bookings and tickets. With ``check``, ask
+        the payment provider first (the return page and the "check again" button)."""
+        order = await self.owned(identity, order_id)
+        error: CartError | None = None
+        if check:
+            try:
+                order = await self.payments.check_payment_status(order.id)
+            except PaymentProviderUnavailable as exc:
+                error = exc
+        async with self.uow() as tx:
+            items = await tx.orders.items(order.id)
+            attempts = await tx.orders.attempts(order.id)
+        bookings = await self.calendar.entries_for_order(order.id)
+        tickets = await self.calendar.tickets_for_order(order.id)
+        return OrderView(order, items, attempts, bookings, tickets, error)
+
+    async def pay_again(self, identity: CartIdentity, order_id: object) -> PaymentStart:
+        order = await self.owned(identity, order_id)
+        return await self.payments.pay_again(order)
+
+    async def handle_webhook(self, order_id: object, token: str, body: object) -> bool:
+        """SumUp's notification: only a trigger to ask SumUp, never a fact in itself.
+
+        Returns False (and changes nothing) for an unknown order, a wrong token, an event
+        type we do not handle, or a checkout id that is not one of the order's.
+        """
+        try:
+            oid = parse_order_id(order_id)
+        except OrderNotFound:
+            return False
+        async with self.uow() as tx:
+            order = await tx.orders.get(oid)
+            attempts = await tx.orders.attempts(oid) if order else []
+        if order is None or not hmac.compare_digest(order.webhook_token, token):
+            return False
+        if isinstance(body, dict):
+            event = body.get("event_type")
+            if event is not None and event != "CHECKOUT_STATUS_CHANGED":
+                return True
+            checkout_id = body.get("id")
+            ours = {a.provider_checkout_id for a in attempts if a.provider_checkout_id}
+            if checkout_id is not None and checkout_id not in ours:
+                return True
+        await self.payments.check_payment_status(oid)
+        return True

@@ -1,0 +1,135 @@
+"""Per-page SumUp settings: each page (seller) may take payments into its own account."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rose_cart.domain.errors import BadInput
+from rose_cart.ports import (
+    Clock,
+    PaymentCredentials,
+    SecretBox,
+    StoredPageConfig,
+    UnitOfWorkFactory,
+)
+
+_MERCHANT = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAccount:
+    """The co-op's own SumUp account, used by pages without one and by site-level items."""
+
+    merchant_code: str
+    api_key: str
+    checkout_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAccount:
+    credentials: PaymentCredentials
+    checkout_prefix: str
+    source: str  # "page" or "site"
+
+
+def public_view(page_id: int, stored: StoredPageConfig | None) -> dict[str, object]:
+    """What siblings may see: never the API key itself."""
+    return {
+        "page_id": page_id,
+        "merchant_code": stored.merchant_code if stored else None,
+        "checkout_prefix": stored.checkout_prefix if stored else None,
+        "has_api_key": bool(stored and stored.api_key_encrypted),
+        "configured": stored is not None,
+    }
+
+
+class PageConfigService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, box: SecretBox, site: SiteAccount, clock: Clock
+    ) -> None:
+        self.uow = uow
+        self.box = box
+        self.site = site
+        self.clock = clock
+
+    async def account_for(self, page_id: int | None) -> PaymentAccount:
+        """The page's own SumUp account when it has a complete one, else the site's."""
+        stored = None
+        if page_id is not None:
+            async with self.uow() as tx:
+                stored = await tx.page_configs.get(page_id)
+        prefix = (
+            stored.checkout_prefix
+            if stored and stored.checkout_prefix
+            else self.site.checkout_prefix
+        )
+        if stored and stored.merchant_code and stored.api_key_encrypted:
+            api_key = self.box.decrypt(stored.api_key_encrypted)
+            if api_key:
+                return PaymentAccount(
+                    PaymentCredentials(stored.merchant_code, api_key), prefix, "page"
+                )
+        return PaymentAccount(
+            PaymentCredentials(self.site.merchant_code, self.site.api_key), prefix, "site"
+        )
+
+    async def get(self, page_id: int) -> dict[str, object]:
+        async with self.uow() as tx:
+            return public_view(page_id, await tx.page_configs.get(page_id))
+
+    async def ensure(
+        self,
+        page_id: object,
+        merchant_code: object = None,
+        api_key: object = None,
+        checkout_prefix: object = None,
+    ) -> dict[str, object]:
+        """Make sure the page has a config row; values given replace the stored ones."""
+        pid = _page_id(page_id)
+        merchant = _optional(merchant_code, _MERCHANT, "merchant_code")
+        prefix = _optional(checkout_prefix, _PREFIX, "checkout_prefix")
+        if api_key is not None and (not isinstance(api_key, str) or len(api_key) > 200):
+            raise BadInput("api_key must be a string.")
+        now = self.clock.now()
+        async with self.uow() as tx:
+            current = await tx.page_configs.get(pid)
+            if current is None:
+                stored = await tx.page_configs.upsert(
+                    pid,
+                    merchant_code=merchant,
+                    api_key_encrypted=self.box.encrypt(api_key) if api_key else None,
+                    checkout_prefix=prefix,
+                    now=now,
+                    only_if_missing=True,
+                )
+            elif merchant is None and api_key is None and prefix is None:
+                stored = current
+            else:
+                stored = await tx.page_configs.upsert(
+                    pid,
+                    merchant_code=merchant if merchant is not None else current.merchant_code,
+                    api_key_encrypted=(
+                        self.box.encrypt(api_key) if api_key else current.api_key_encrypted
+                    ),
+                    checkout_prefix=prefix if prefix is not None else current.checkout_prefix,
+                    now=now,
+                )
+        return public_view(pid, stored)
+
+
+def _page_id(raw: object) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and raw.isdigit() and 0 < len(raw) <= 9:
+        return int(raw)
+    raise BadInput("page_id must be a positive whole number.")
+
+
+def _optional(raw: object, pattern: re.Pattern[str], name: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not pattern.match(raw):
+        raise BadInput(f"{name} has characters SumUp does not accept.")
+    return raw
