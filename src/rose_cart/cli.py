@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-payments", help="one reconciliation pass (same as worker --once)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every URL it calls, and webhook URLs carry a secret token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     try:
         if args.command == "migrate":

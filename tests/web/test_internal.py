@@ -79,3 +79,54 @@ async def test_adopt_action_and_cart_changed(web: Web) -> None:
         headers={"Content-Type": "application/json", **signed("POST", path, changed)},
     )
     assert response.status_code == 200
+
+
+async def test_page_config_ensure_and_read_never_shows_the_key(web: Web) -> None:
+    other = web.app.test_client()
+    path = "/internal/actions/page-config-ensure"
+    body = json.dumps(
+        {
+            "page_id": 101,
+            "merchant_code": "MBAKERY1",
+            "api_key": "sup_sk_bakery",
+            "checkout_prefix": "bakery",
+        }
+    ).encode()
+    refused = await other.post(path, data=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 401
+    response = await other.post(
+        path, data=body, headers={"Content-Type": "application/json", **signed("POST", path, body)}
+    )
+    data = await response.get_json()
+    assert data == {
+        "page_id": 101,
+        "merchant_code": "MBAKERY1",
+        "checkout_prefix": "bakery",
+        "has_api_key": True,
+        "configured": True,
+    }
+    read_path = "/internal/data/page-config?page_id=101"
+    read = await other.get(read_path, headers=signed("GET", read_path))
+    assert await read.get_json() == data
+    assert b"sup_sk_bakery" not in await read.get_data()
+    account = await web.app.extensions["rose_cart"].page_configs.account_for(101)
+    assert (account.credentials.merchant_code, account.credentials.api_key) == (
+        "MBAKERY1",
+        "sup_sk_bakery",
+    )
+    site = await web.app.extensions["rose_cart"].page_configs.account_for(102)
+    assert site.source == "site" and site.credentials.merchant_code == "MSANDBOX"
+    bad = json.dumps({"page_id": "x"}).encode()
+    response = await other.post(
+        path, data=bad, headers={"Content-Type": "application/json", **signed("POST", path, bad)}
+    )
+    assert response.status_code == 400
+
+
+async def test_page_key_is_encrypted_at_rest(web: Web) -> None:
+    services = web.app.extensions["rose_cart"]
+    await services.page_configs.ensure(102, "MGARDEN1", "sup_sk_garden_secret", "garden")
+    async with services.cart.uow() as tx:
+        stored = await tx.page_configs.get(102)
+    assert stored is not None and stored.api_key_encrypted
+    assert "sup_sk_garden_secret" not in stored.api_key_encrypted

@@ -244,7 +244,8 @@ class PaymentService:
                 ):
                     await tx.orders.flag_needs_refund(order.id, now)
                 return False
-            await tx.orders.transition(order.id, OrderStatus.PAID, now, paid=True)
+            if not await tx.orders.transition(order.id, OrderStatus.PAID, now, paid=True):
+                return False
             await tx.orders.transition_attempt(
                 attempt.id, AttemptStatus.PAID, now, transaction.id if transaction else None
             )
