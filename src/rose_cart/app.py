@@ -68,6 +68,8 @@ def create_app(
             from rose_cart.adapters.db.migrate import upgrade
 
             await asyncio.to_thread(upgrade, settings.database_url)
+        if settings.standalone and settings.demo_data and settings.uses_sandbox:
+            await _demo_page_accounts(built)
         if settings.run_reconciler:
             from rose_cart.worker import reconcile_forever
 
@@ -82,3 +84,23 @@ def create_app(
         await built.aclose()
 
     return app
+
+
+#: The bakery takes payments into its own (sandbox) SumUp account; the other pages fall
+#: back to the site's, as pages without a SumUp account of their own do.
+DEMO_BAKERY_ACCOUNT = {
+    "page_id": 101,
+    "merchant_code": "MBAKERY",
+    "api_key": "sup_sk_bakery",
+    "checkout_prefix": "bakery",
+}
+
+
+async def _demo_page_accounts(built: Services) -> None:
+    sandbox = built.extras.get("sandbox")
+    if sandbox is not None:
+        sandbox.accounts[DEMO_BAKERY_ACCOUNT["api_key"]] = DEMO_BAKERY_ACCOUNT["merchant_code"]
+        sandbox.merchant_names[DEMO_BAKERY_ACCOUNT["merchant_code"]] = "Rose Ash Bakery"
+    current = await built.page_configs.get(101)
+    if not current["configured"]:
+        await built.page_configs.ensure(**DEMO_BAKERY_ACCOUNT)
