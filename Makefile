@@ -22,8 +22,8 @@ demo: $(STAMP)
 ## Every check: lint, types, layer rules, then all tests (PostgreSQL/Redis/browser tests run
 ## when those are present, and must run under CI=true).
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests migrations bench
-	$(VENV)/bin/ruff format --check src tests migrations bench
+	$(VENV)/bin/ruff check src tests migrations $(wildcard bench)
+	$(VENV)/bin/ruff format --check src tests migrations $(wildcard bench)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q -p no:cacheprovider
