@@ -121,6 +121,14 @@ async def test_login_adopts_the_anonymous_cart_and_says_so(web: Web) -> None:
     assert cart["user_id"] is not None
 
 
+async def test_login_with_only_new_items_says_they_were_kept(web: Web) -> None:
+    await web.form("/cart/add/", product_id="1", quantity="2")
+    await web.login("newcomer")
+    html = (await (await web.client.get("/cart/")).get_data()).decode()
+    assert "kept the 1 item you added before logging in" in html
+    assert await web.quantities() == {1: 2}
+
+
 async def test_dev_login_form_and_logout(web: Web) -> None:
     response = await web.form("/auth/dev-login", username="bob", next="/cart/")
     assert response.status_code == 303 and response.headers["Location"] == "/cart/"

@@ -35,6 +35,15 @@ class CartChange:
     quantity: int
 
 
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """What logging in did to the anonymous cart: lines carried over, and how many of
+    those were merged into lines the user already had."""
+
+    moved: int
+    merged: int
+
+
 def parse_product_id(raw: object) -> int:
     if isinstance(raw, bool):
         raise ProductNotFound()
@@ -137,27 +146,25 @@ class CartService:
     async def remove(self, identity: CartIdentity, product_id: object) -> CartChange:
         return await self.set_quantity(identity, product_id, 0)
 
-    async def adopt(self, user_id: int, session_id: str) -> int:
-        """Move an anonymous visitor's lines to the user who just logged in.
-
-        The same product in both carts merges by adding quantities, capped at the line
-        maximum. Returns how many lines were merged (0 when nothing was there).
-        """
+    async def adopt(self, user_id: int, session_id: str) -> Adoption:
+        """Move an anonymous visitor's lines (and orders and bookings) to the user who just
+        logged in. The same product in both carts merges by adding quantities, capped at
+        the line maximum."""
         if not session_id:
-            return 0
+            return Adoption(0, 0)
         anon = CartIdentity(session_id=session_id)
         async with self.uow() as tx:
             session_lines = await tx.carts.live_items(anon)
             await tx.orders.adopt(session_id, user_id, self.clock.now())
+        await self.calendar.adopt_for_user(user_id, session_id)
         if not session_lines:
-            return 0
+            return Adoption(0, 0)
         products = await self.catalog.products([line.product_id for line in session_lines])
         maxima = {pid: line_maximum(p.max_per_order) for pid, p in products.items()}
         async with self.uow() as tx:
             merged = await tx.carts.move_to_user(session_id, user_id, maxima, self.clock.now())
-        await self.calendar.adopt_for_user(user_id, session_id)
         await self.forget_summary(anon, CartIdentity(user_id=user_id))
-        return merged
+        return Adoption(len(session_lines), merged)
 
     async def forget_summary(self, *identities: CartIdentity) -> None:
         await self.cache.delete(*(summary_key(i) for i in identities))

@@ -19,12 +19,18 @@ def register_hooks(app: Quart) -> None:
         uid, sid = session.get("uid"), session.get("sid")
         if uid is None or not sid or request.path.startswith("/static/"):
             return
-        merged = await services().cart.adopt(int(uid), str(sid))
+        adoption = await services().cart.adopt(int(uid), str(sid))
         session.pop("sid", None)
-        if merged:
-            noun = "item" if merged == 1 else "items"
+        if adoption.merged:
+            noun = "item" if adoption.merged == 1 else "items"
             await flash(
-                f"We merged {merged} {noun} from before you logged in into your cart.", "info"
+                f"We merged {adoption.merged} {noun} from before you logged in into your cart.",
+                "info",
+            )
+        elif adoption.moved:
+            noun = "item" if adoption.moved == 1 else "items"
+            await flash(
+                f"Your cart kept the {adoption.moved} {noun} you added before logging in.", "info"
             )
 
     @app.context_processor

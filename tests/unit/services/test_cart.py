@@ -130,12 +130,12 @@ async def test_adoption_moves_and_merges_capped(harness: Harness) -> None:
     await cart.add(ALICE, 3, 1)
     await cart.add(ANON, 2, 4)  # 3 + 4 > max 5 -> capped
     await cart.add(ANON, 1, 2)  # new to Alice
-    merged = await cart.adopt(7, "anon-1")
-    assert merged == 1
+    adoption = await cart.adopt(7, "anon-1")
+    assert (adoption.moved, adoption.merged) == (2, 1)
     assert await quantities(harness, ALICE) == {1: 2, 2: 5, 3: 1}
     assert await quantities(harness, ANON) == {}
     assert ("adopt", (7, "anon-1")) in harness.calendar.calls
-    assert await cart.adopt(7, "anon-1") == 0  # nothing left to adopt
+    assert (await cart.adopt(7, "anon-1")).moved == 0  # nothing left to adopt
 
 
 async def test_grouping_and_summary(harness: Harness) -> None:

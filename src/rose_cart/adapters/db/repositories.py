@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from rose_cart.adapters.db.tables import (
@@ -42,13 +41,16 @@ from rose_cart.ports import (
     StoredPageConfig,
 )
 
+if TYPE_CHECKING:
+    from rose_cart.adapters.db.uow import SqlConnection
+
 _LIVE_USER = text("deleted_at IS NULL AND user_id IS NOT NULL")
 _LIVE_SESSION = text("deleted_at IS NULL AND user_id IS NULL")
 _KEYED_USER = text("idempotency_key IS NOT NULL AND user_id IS NOT NULL")
 _KEYED_SESSION = text("idempotency_key IS NOT NULL AND user_id IS NULL")
 
 
-def _insert_for(conn: AsyncConnection, table: Any) -> Any:
+def _insert_for(conn: SqlConnection, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL do)."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -62,7 +64,7 @@ def _owned_by(table: Any, identity: CartIdentity) -> ColumnElement[bool]:
 
 
 class SqlCartRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]:
@@ -230,7 +232,7 @@ def _attempt(row: Row[Any]) -> StoredAttempt:
 
 
 class SqlOrderRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
     async def create(
@@ -475,7 +477,7 @@ class SqlOrderRepository:
 
 
 class SqlPageConfigRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
     async def get(self, page_id: int) -> StoredPageConfig | None:
@@ -529,7 +531,7 @@ class SqlPageConfigRepository:
 
 
 class SqlOutboxRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
     async def add(self, activity: Activity) -> str:

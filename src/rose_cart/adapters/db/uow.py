@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rose_cart.adapters.db.repositories import (
@@ -13,6 +15,39 @@ from rose_cart.adapters.db.repositories import (
     SqlOutboxRepository,
     SqlPageConfigRepository,
 )
+
+
+class SqlConnection:
+    """One transaction's connection, whose statements are never cancelled half-way.
+
+    A visitor who disconnects cancels the request. Cancelling a statement in flight leaves
+    the driver's connection in a state it may never close from (aiosqlite's worker loses the
+    hand-off; asyncpg drops the connection), which stalled the whole service. So each
+    statement runs in its own task, shielded; the cancelled request moves on at once, and
+    the transaction's end waits for that statement before it rolls back.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._inflight: asyncio.Task[Any] | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        task = asyncio.ensure_future(self._conn.execute(statement, parameters))
+        self._inflight = task
+        return await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Wait for the statement in flight, if a cancelled request left one."""
+        task, self._inflight = self._inflight, None
+        if task is None:
+            return
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the request that wanted it is gone
 
 
 class SqlUnitOfWork:
@@ -40,10 +75,11 @@ class SqlUnitOfWork:
             if self._lock is not None:
                 self._lock.release()
             raise
-        self.carts = SqlCartRepository(self._conn)
-        self.orders = SqlOrderRepository(self._conn)
-        self.page_configs = SqlPageConfigRepository(self._conn)
-        self.outbox = SqlOutboxRepository(self._conn)
+        self._statements = SqlConnection(self._conn)
+        self.carts = SqlCartRepository(self._statements)
+        self.orders = SqlOrderRepository(self._statements)
+        self.page_configs = SqlPageConfigRepository(self._statements)
+        self.outbox = SqlOutboxRepository(self._statements)
         return self
 
     async def __aexit__(
@@ -52,15 +88,23 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._conn is not None
+        # Shielded: a visitor who disconnects cancels the request, and a transaction left
+        # half-ended (or the SQLite writer lock left held) would stall every later request.
+        await asyncio.shield(self._finish(commit=exc_type is None))
+
+    async def _finish(self, *, commit: bool) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
         try:
-            if exc_type is None:
-                await self._conn.commit()
-            else:
-                await self._conn.rollback()
+            try:
+                await self._statements.settle()
+                if commit:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+            finally:
+                await conn.close()
         finally:
-            await self._conn.close()
-            self._conn = None
             if self._lock is not None:
                 self._lock.release()
 

@@ -50,13 +50,14 @@ async def page_cart(page_slug: str) -> str:
 
 
 async def _after_change(message: str, default_next: str) -> ResponseReturnValue:
-    await flash(message, "success")
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "cart-mini":
+        # Shown in place right now; flashing it as well would show it again on the next page.
         summary = await services().cart.summary(identity())
         html = await render_template(
             "fragments/cart_mini_oob.html", summary=summary, message=message
         )
         return Response(html, mimetype="text/html")
+    await flash(message, "success")
     return redirect(await _form_next(default_next), 303)
 
 

@@ -92,8 +92,8 @@ async def adopt_cart_for_user() -> Response:
     session_id = data.get("session_id")
     if user_id is None or not isinstance(session_id, str) or not session_id:
         raise BadInput("Give user_id and session_id.")
-    merged = await services().cart.adopt(user_id, session_id)
-    return jsonify({"ok": True, "merged": merged})
+    adoption = await services().cart.adopt(user_id, session_id)
+    return jsonify({"ok": True, "moved": adoption.moved, "merged": adoption.merged})
 
 
 @bp.post("/actions/cart-changed")
