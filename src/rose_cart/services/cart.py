@@ -249,22 +249,23 @@ class CartService:
         return lines
 
     async def summary(self, identity: CartIdentity) -> dict[str, object]:
-        """Counts and totals for the cart icon of every page of every service.
+        """Counts and totals for the cart icon of every page of every service."""
+        loaded: dict[str, object] = json.loads(await self.summary_json(identity))
+        return loaded
 
-        A cache hit touches neither the database nor a sibling.
-        """
+    async def summary_json(self, identity: CartIdentity) -> str:
+        """The summary as JSON text, as cached: a cache hit touches neither the database
+        nor a sibling, and is not even decoded."""
         owner = identity.owner()
         if not owner.is_known:
-            return empty_summary()
+            return _EMPTY_SUMMARY
         key = summary_key(owner)
         cached = await self.cache.get(key)
         if cached is not None:
-            loaded: dict[str, object] = json.loads(cached)
-            return loaded
-        cart = await self.cart(owner)
-        result = summarise(cart)
-        await self.cache.set(key, json.dumps(result), self.summary_ttl)
-        return result
+            return cached
+        text = json.dumps(summarise(await self.cart(owner)), sort_keys=True)
+        await self.cache.set(key, text, self.summary_ttl)
+        return text
 
     @staticmethod
     def _need_identity(identity: CartIdentity) -> None:
@@ -280,10 +281,6 @@ def _total(values: dict[str, Money]) -> str:
     return "mixed"
 
 
-def empty_summary() -> dict[str, object]:
-    return summarise(Cart())
-
-
 def summarise(cart: Cart) -> dict[str, object]:
     return {
         "count": cart.count,
@@ -296,3 +293,6 @@ def summarise(cart: Cart) -> dict[str, object]:
         "ticket_count": cart.count_of("ticket"),
         "ticket_total": _total(cart.total_of("ticket")),
     }
+
+
+_EMPTY_SUMMARY = json.dumps(summarise(Cart()), sort_keys=True)

@@ -37,7 +37,9 @@ def register_hooks(app: Quart) -> None:
     async def globals_for_templates() -> dict[str, Any]:
         who = identity()
         summary = None
-        if not request.path.startswith("/sandbox/"):
+        # Only full pages show the header badge; fragments are given their summary, and the
+        # sandbox stands for another site.
+        if not request.path.startswith(("/sandbox/", "/internal/")):
             summary = await services().cart.summary(who)
         return {
             "csrf_token": csrf_token,

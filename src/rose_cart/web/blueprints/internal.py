@@ -63,7 +63,8 @@ async def target_identity() -> CartIdentity:
 
 @bp.get("/cart/summary")
 async def summary() -> Response:
-    return jsonify(await services().cart.summary(await target_identity()))
+    text = await services().cart.summary_json(await target_identity())
+    return Response(text, mimetype="application/json")
 
 
 @bp.get("/fragments/cart-mini")
