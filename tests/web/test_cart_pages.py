@@ -169,3 +169,25 @@ async def test_unknown_url_is_a_friendly_404(web: Web) -> None:
     response = await web.client.get("/nope")
     assert response.status_code == 404
     assert "find that" in (await response.get_data()).decode()
+
+
+async def test_market_products_json(web: Web) -> None:
+    products = await (await web.client.get("/market/api/products")).get_json()
+    assert len(products) >= 10
+    by_slug = {p["slug"]: p for p in products}
+    assert by_slug["sourdough-loaf"] == {
+        "id": 1,
+        "slug": "sourdough-loaf",
+        "title": "Sourdough loaf",
+        "unit_price": "4.50",
+        "regular_price": None,
+        "currency": "GBP",
+        "page_slug": "bakery",
+        "marketplace_slug": "bakery-counter",
+        "available": True,
+        "max_per_order": 10,
+    }
+    assert by_slug["cinnamon-buns"]["regular_price"] == "6.00"  # on special offer
+    assert by_slug["tote-bag"]["page_slug"] is None  # the co-op's own shop
+    assert by_slug["hot-cross-buns"]["available"] is False
+    assert {p["page_slug"] for p in products} == {"bakery", "garden", None}

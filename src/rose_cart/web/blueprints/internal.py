@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quart import Blueprint, Response, jsonify, render_template, request
+from quart import Blueprint, Response, current_app, jsonify, render_template, request
 
 from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.domain.identity import CartIdentity
@@ -69,8 +69,11 @@ async def summary() -> Response:
 
 @bp.get("/fragments/cart-mini")
 async def cart_mini() -> str:
+    """Called by every page view of every service: rendered straight from its template,
+    without the page globals (session, CSRF, header badge) that full pages compute."""
     summary = await services().cart.summary(await target_identity())
-    return await render_template("fragments/cart_mini.html", summary=summary)
+    template = current_app.jinja_env.get_template("fragments/cart_mini.html")
+    return await template.render_async(summary=summary)
 
 
 @bp.get("/fragments/account-nav-item")
