@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
@@ -63,6 +64,31 @@ def _owned_by(table: Any, identity: CartIdentity) -> ColumnElement[bool]:
     return and_(table.c.user_id.is_(None), table.c.session_id == identity.session_id)
 
 
+@functools.cache
+def _add_statement(dialect: str, user_owned: bool) -> Any:
+    """The add-to-cart upsert, built once: add is the hottest write, and building this
+    statement (its ``excluded`` columns above all) cost more than running it."""
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_(cart_items).values(
+        user_id=bindparam("user_id"),
+        session_id=bindparam("session_id"),
+        product_id=bindparam("product_id"),
+        quantity=bindparam("quantity"),
+        created_at=bindparam("now", type_=cart_items.c.created_at.type),
+        updated_at=bindparam("now", type_=cart_items.c.updated_at.type),
+    )
+    merged = cart_items.c.quantity + stmt.excluded.quantity
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id" if user_owned else "session_id", "product_id"],
+        index_where=_LIVE_USER if user_owned else _LIVE_SESSION,
+        set_={
+            "quantity": merged,
+            "updated_at": bindparam("now", type_=cart_items.c.updated_at.type),
+        },
+        where=merged <= bindparam("maximum"),
+    ).returning(cart_items.c.quantity)
+
+
 class SqlCartRepository:
     def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
@@ -92,22 +118,20 @@ class SqlCartRepository:
         self, identity: CartIdentity, product_id: int, quantity: int, maximum: int, now: datetime
     ) -> int | None:
         user_owned = identity.user_id is not None
-        stmt = _insert_for(self.conn, cart_items).values(
-            user_id=identity.user_id,
-            session_id=None if user_owned else identity.session_id,
-            product_id=product_id,
-            quantity=quantity,
-            created_at=now,
-            updated_at=now,
-        )
-        merged = cart_items.c.quantity + stmt.excluded.quantity
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id" if user_owned else "session_id", "product_id"],
-            index_where=_LIVE_USER if user_owned else _LIVE_SESSION,
-            set_={"quantity": merged, "updated_at": now},
-            where=merged <= maximum,
-        ).returning(cart_items.c.quantity)
-        row = (await self.conn.execute(stmt)).first()
+        stmt = _add_statement(self.conn.dialect.name, user_owned)
+        row = (
+            await self.conn.execute(
+                stmt,
+                {
+                    "user_id": identity.user_id,
+                    "session_id": None if user_owned else identity.session_id,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                    "now": now,
+                    "maximum": maximum,
+                },
+            )
+        ).first()
         return None if row is None else int(row.quantity)
 
     async def set_quantity(
