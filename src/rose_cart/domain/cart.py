@@ -150,7 +150,12 @@ def parse_quantity(raw: object, *, allow_zero: bool) -> int:
         value = raw
     elif isinstance(raw, float) and raw.is_integer():
         value = int(raw)
-    elif isinstance(raw, str) and raw.strip().lstrip("+").isdigit() and len(raw.strip()) <= 9:
+    elif (
+        isinstance(raw, str)
+        and raw.strip().isascii()
+        and raw.strip().lstrip("+").isdigit()
+        and len(raw.strip()) <= 9
+    ):
         value = int(raw.strip())
     elif isinstance(raw, str) and raw.strip().startswith("-") and raw.strip()[1:].isdigit():
         raise InvalidQuantity()

@@ -21,6 +21,7 @@ from rose_cart.domain.errors import (
     TooManyLines,
 )
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
 from rose_cart.ports import Cache, CalendarService, Clock, UnitOfWorkFactory
 from rose_cart.services.catalog import Catalog
@@ -45,17 +46,10 @@ class Adoption:
 
 
 def parse_product_id(raw: object) -> int:
-    if isinstance(raw, bool):
+    pid = positive_id(raw)
+    if pid is None:
         raise ProductNotFound()
-    if isinstance(raw, int):
-        value = raw
-    elif isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= 9:
-        value = int(raw.strip())
-    else:
-        raise ProductNotFound()
-    if value <= 0:
-        raise ProductNotFound()
-    return value
+    return pid
 
 
 def summary_key(identity: CartIdentity) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rose_cart.domain.errors import CartError, OrderNotFound, PaymentProviderUnavailable
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.ids import positive_id
 from rose_cart.ports import (
     CalendarEntry,
     CalendarService,
@@ -31,11 +32,10 @@ class OrderView:
 
 
 def parse_order_id(raw: object) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
-        return raw
-    if isinstance(raw, str) and raw.isdigit() and 0 < len(raw) <= 9:
-        return int(raw)
-    raise OrderNotFound()
+    oid = positive_id(raw)
+    if oid is None:
+        raise OrderNotFound()
+    return oid
 
 
 def owns(identity: CartIdentity, order: StoredOrder) -> bool:

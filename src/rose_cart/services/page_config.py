@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from rose_cart.domain.errors import BadInput
+from rose_cart.domain.ids import positive_id
 from rose_cart.ports import (
     Clock,
     PaymentCredentials,
@@ -120,11 +121,10 @@ class PageConfigService:
 
 
 def _page_id(raw: object) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
-        return raw
-    if isinstance(raw, str) and raw.isdigit() and 0 < len(raw) <= 9:
-        return int(raw)
-    raise BadInput("page_id must be a positive whole number.")
+    page_id = positive_id(raw)
+    if page_id is None:
+        raise BadInput("page_id must be a positive whole number.")
+    return page_id
 
 
 def _optional(raw: object, pattern: re.Pattern[str], name: str) -> str | None:

@@ -61,7 +61,9 @@ def test_parse_quantity_accepts_whole_numbers(raw: object, expected: int) -> Non
     assert parse_quantity(raw, allow_zero=False) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", 0, "-1", -3, "1.5", 2.5, "abc", "", None, True, [1]])
+@pytest.mark.parametrize(
+    "raw", ["0", 0, "-1", -3, "1.5", 2.5, "abc", "", None, True, [1], "\uff13"]
+)
 def test_parse_quantity_refuses_bad_input(raw: object) -> None:
     with pytest.raises(InvalidQuantity):
         parse_quantity(raw, allow_zero=False)

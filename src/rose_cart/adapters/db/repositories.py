@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, select, text, update
@@ -379,15 +380,7 @@ class SqlOrderRepository:
         values: dict[str, Any] = {"status": target.value, "updated_at": now}
         if paid:
             values["paid_at"] = now
-        result = await self.conn.execute(
-            update(orders)
-            .where(
-                orders.c.id == order_id,
-                orders.c.status.in_([s.value for s in order_sources(target)]),
-            )
-            .values(**values)
-        )
-        return bool(result.rowcount)
+        return await self._guarded(orders, order_id, order_sources(target), values)
 
     async def create_attempt(
         self, order_id: int, amount: Decimal, currency: str, now: datetime
@@ -449,12 +442,16 @@ class SqlOrderRepository:
         values: dict[str, Any] = {"status": target.value, "updated_at": now}
         if transaction_id:
             values["transaction_id"] = transaction_id
+        return await self._guarded(payment_attempts, attempt_id, attempt_sources(target), values)
+
+    async def _guarded(
+        self, table: Any, row_id: int, sources: frozenset[StrEnum], values: dict[str, Any]
+    ) -> bool:
+        """``UPDATE … WHERE id = :id AND status IN (legal sources)``: a repeated or racing
+        transition changes nothing the second time."""
         result = await self.conn.execute(
-            update(payment_attempts)
-            .where(
-                payment_attempts.c.id == attempt_id,
-                payment_attempts.c.status.in_([s.value for s in attempt_sources(target)]),
-            )
+            update(table)
+            .where(table.c.id == row_id, table.c.status.in_([s.value for s in sources]))
             .values(**values)
         )
         return bool(result.rowcount)

@@ -9,6 +9,7 @@ from quart import Blueprint, Response, current_app, jsonify, render_template, re
 
 from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.ids import positive_id
 from rose_cart.domain.signing import verify
 from rose_cart.web.context import identity, services
 
@@ -44,11 +45,10 @@ async def require_signature() -> None:
 def _int_or_none(raw: Any) -> int | None:
     if raw is None or raw == "":
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.isdigit():
-        return int(raw)
-    raise BadInput("user_id must be a whole number.")
+    value = positive_id(raw)
+    if value is None:
+        raise BadInput("Ids must be positive whole numbers.")
+    return value
 
 
 async def target_identity() -> CartIdentity:
