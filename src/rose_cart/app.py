@@ -56,7 +56,8 @@ def create_app(
 
             sandbox = built.extras.get("sandbox")
             if sandbox is None:
-                sandbox = SandboxState()
+                # SumUp has been seen to send the same notification twice at once.
+                sandbox = SandboxState(webhook_copies=2)
                 built.extras["sandbox"] = sandbox
             app.register_blueprint(sandbox_blueprint(sandbox), url_prefix="/sandbox/sumup")
 

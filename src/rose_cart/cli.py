@@ -16,8 +16,13 @@ def _serve(workers: int) -> int:
 
     settings = load_settings()
     settings.check()
-    if settings.database_url.startswith("sqlite") and workers > 1:
-        print("SQLite serves one worker; use PostgreSQL for more.", file=sys.stderr)
+    if workers > 1 and (settings.database_url.startswith("sqlite") or settings.uses_sandbox):
+        # SQLite has one writer, and the sandbox keeps its checkouts in its process.
+        print(
+            "SQLite and the SumUp sandbox serve one worker; use PostgreSQL and real SumUp "
+            "(CART_SUMUP_BASE_URL) for more.",
+            file=sys.stderr,
+        )
         workers = 1
     if settings.migrate_on_start:
         from rose_cart.adapters.db.migrate import upgrade
