@@ -532,6 +532,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-requests", type=int, default=500_000, help="pyload: cap per run")
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="the cart's database (default: a fresh SQLite file); e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/rose_cart_bench (must exist)",
+    )
+    parser.add_argument("--redis-url", default="", help="use Redis as the cache (CART_REDIS_URL)")
     args = parser.parse_args(argv)
     args.duration = max(1, args.duration)
     args.warmup = max(0, args.warmup)
@@ -626,7 +633,9 @@ def main(argv: list[str] | None = None) -> int:
                         CART_MODE="standalone",
                         CART_ENV="production",
                         CART_HOST=HOST,
-                        CART_DATABASE_URL=f"sqlite+aiosqlite:///{tmpdir / 'bench.db'}",
+                        CART_DATABASE_URL=args.database_url
+                        or f"sqlite+aiosqlite:///{tmpdir / 'bench.db'}",
+                        CART_REDIS_URL=args.redis_url,
                         CART_RUN_RECONCILER="false",
                         CART_DEV_LOGIN="false",
                         CART_SECRET_KEY=secrets.token_urlsafe(32),
