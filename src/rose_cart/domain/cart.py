@@ -42,6 +42,8 @@ class CartLine:
     slug: str | None = None
     image: str | None = None
     available: bool = True
+    #: The stored cart line this came from (products only), so an order can name it.
+    line_id: int | None = None
 
     @property
     def currency(self) -> str:

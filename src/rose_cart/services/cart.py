@@ -165,9 +165,9 @@ class CartService:
 
     # ----------------------------------------------------------------- reading
 
-    async def cart(self, identity: CartIdentity) -> Cart:
+    async def cart(self, identity: CartIdentity, *, fresh_prices: bool = False) -> Cart:
         """The visitor's cart with current prices: a fixed number of queries and sibling
-        calls whatever its size."""
+        calls whatever its size. ``fresh_prices`` reads them from the market itself."""
         owner = identity.owner()
         if not owner.is_known:
             return Cart()
@@ -175,7 +175,9 @@ class CartService:
             stored = await tx.carts.live_items(owner)
         lines: list[CartLine] = []
         if stored:
-            products = await self.catalog.products([s.product_id for s in stored])
+            products = await self.catalog.products(
+                [s.product_id for s in stored], fresh=fresh_prices
+            )
             pages = await self.catalog.pages_for_products(list(products.values()))
             for item in stored:
                 product = products.get(item.product_id)
@@ -194,6 +196,7 @@ class CartService:
                         slug=product.slug,
                         image=product.image,
                         available=product.available,
+                        line_id=item.id,
                     )
                 )
         lines.extend(await self._calendar_lines(owner))

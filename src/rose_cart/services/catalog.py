@@ -39,9 +39,11 @@ class Catalog:
         self.cache = cache
         self.ttl = ttl_seconds
 
-    async def products(self, ids: Sequence[int]) -> dict[int, Product]:
+    async def products(self, ids: Sequence[int], *, fresh: bool = False) -> dict[int, Product]:
+        """Products by id. ``fresh`` asks the market itself (and refreshes the cache): what
+        checkout does, so nobody pays a price the cache remembered."""
         return await self._cached(
-            "product", ids, self.market.products_by_ids, _product, lambda p: p.id
+            "product", ids, self.market.products_by_ids, _product, lambda p: p.id, fresh=fresh
         )
 
     async def product(self, product_id: int) -> Product | None:
@@ -91,12 +93,23 @@ class Catalog:
         return result
 
     async def _cached(
-        self, kind: str, ids: Sequence[int], fetch: Any, load: Any, key_of: Any
+        self,
+        kind: str,
+        ids: Sequence[int],
+        fetch: Any,
+        load: Any,
+        key_of: Any,
+        *,
+        fresh: bool = False,
     ) -> dict[Any, Any]:
         wanted = list(dict.fromkeys(int(i) for i in ids))
         found: dict[int, Any] = {}
         missing: list[int] = []
-        cached = await self.cache.get_many([f"{kind}:{i}" for i in wanted])
+        cached: list[str | None] = (
+            [None] * len(wanted)
+            if fresh
+            else await self.cache.get_many([f"{kind}:{i}" for i in wanted])
+        )
         for item_id, raw in zip(wanted, cached, strict=True):
             if raw is None:
                 missing.append(item_id)
@@ -107,6 +120,3 @@ class Catalog:
                 found[key_of(obj)] = obj
                 await self.cache.set(f"{kind}:{key_of(obj)}", _dump(obj), self.ttl)
         return found
-
-    async def forget_products(self, ids: Sequence[int]) -> None:
-        await self.cache.delete(*(f"product:{i}" for i in ids))

@@ -20,7 +20,14 @@ from rose_cart.domain.errors import (
 from rose_cart.domain.events import order_cancelled, order_created
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import OrderStatus
-from rose_cart.ports import CalendarService, Clock, NewOrderItem, StoredOrder, UnitOfWorkFactory
+from rose_cart.ports import (
+    CalendarService,
+    Clock,
+    NewOrderItem,
+    StoredAttempt,
+    StoredOrder,
+    UnitOfWorkFactory,
+)
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.payments import PaymentService, PaymentStart
@@ -120,21 +127,14 @@ class CheckoutService:
         if pending is not None:
             return self._result(await self.payments.resume(pending))
 
-        order, made_here = await self._create_order(owner, group, print_, key)
-        if not made_here:
+        order, attempt = await self._create_order(owner, group, print_, key)
+        if attempt is None:
             return self._result(await self.payments.resume(order))
-        async with self.uow() as tx:
-            attempts = await tx.orders.attempts(order.id)
         await self._claim(order, owner, group)
-        return self._result(await self.payments.start_attempt(order, attempts[0]))
+        return self._result(await self.payments.start_attempt(order, attempt))
 
     async def _group(self, owner: CartIdentity, page_slug: str | None) -> PageGroup:
-        cart = await self.cart.cart(owner)
-        # Never trust cached prices at the moment of paying: read them again.
-        product_ids = [line.product_id for line in cart.lines if line.product_id is not None]
-        if product_ids:
-            await self.catalog.forget_products(product_ids)
-            cart = await self.cart.cart(owner)
+        cart = await self.cart.cart(owner, fresh_prices=True)
         if page_slug is not None:
             page = await self.catalog.page_by_slug(page_slug)
             if page is None:
@@ -161,18 +161,14 @@ class CheckoutService:
 
     async def _create_order(
         self, owner: CartIdentity, group: PageGroup, print_: str, key: str | None
-    ) -> tuple[StoredOrder, bool]:
+    ) -> tuple[StoredOrder, StoredAttempt | None]:
+        """The new order and its first attempt; or, when a concurrent submission with the
+        same key made the order, that order and None."""
         total = group.total
         assert total is not None
-        async with self.uow() as tx:
-            live = {item.product_id: item.id for item in await tx.carts.live_items(owner)}
         items = [
             NewOrderItem(
-                line.product_id,
-                line.title,
-                line.quantity,
-                line.unit_price.amount,
-                live.get(line.product_id),
+                line.product_id, line.title, line.quantity, line.unit_price.amount, line.line_id
             )
             for line in group.lines
             if line.kind == "product" and line.product_id is not None
@@ -193,16 +189,16 @@ class CheckoutService:
                 now=now,
             )
             if order is not None:
-                await tx.orders.create_attempt(order.id, order.total, order.currency, now)
+                attempt = await tx.orders.create_attempt(order.id, order.total, order.currency, now)
                 await tx.outbox.add(order_created(order.id, total.as_str(), total.currency, now))
-                return order, True
+                return order, attempt
         if order is None:
             # A double click: the other submission made the order; use that one.
             assert key is not None
             async with self.uow() as tx:
                 order = await tx.orders.find_by_idempotency_key(owner, key)
             assert order is not None
-        return order, False
+        return order, None
 
     async def _claim(self, order: StoredOrder, owner: CartIdentity, group: PageGroup) -> None:
         """Claim the group's bookings and tickets for the order (a saga: a failed claim
