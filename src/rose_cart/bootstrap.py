@@ -74,7 +74,10 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         blog = blog or ReferenceBlog()
         calendar = calendar or ReferenceCalendar()
     if market is None or blog is None or calendar is None:
-        raise ConfigError("split mode needs CART_MARKET_URL, CART_BLOG_URL and CART_EVENTS_URL")
+        raise ConfigError(
+            "split mode needs HTTP clients of the market, blog and events services, "
+            "which this version does not have yet"
+        )
     extras.setdefault("market", market)
     extras.setdefault("blog", blog)
     extras.setdefault("calendar", calendar)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - the point is to refuse it
@@ -37,10 +37,6 @@ class Settings:
     sumup_merchant_code: str = "MSANDBOX"
     sumup_checkout_prefix: str = "rose"
     sumup_timeout_seconds: float = 10.0
-    market_url: str = ""
-    events_url: str = ""
-    blog_url: str = ""
-    sibling_timeout_seconds: float = 3.0
     product_cache_seconds: int = 60
     summary_cache_seconds: int = 300
     reconcile_interval_seconds: float = 30.0
@@ -48,7 +44,6 @@ class Settings:
     demo_data: bool = True
     migrate_on_start: bool = True
     secure_cookies: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -97,10 +92,6 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SUMUP_MERCHANT_CODE": ("sumup_merchant_code", str),
     "SUMUP_CHECKOUT_PREFIX": ("sumup_checkout_prefix", str),
     "SUMUP_TIMEOUT_SECONDS": ("sumup_timeout_seconds", float),
-    "MARKET_URL": ("market_url", str),
-    "EVENTS_URL": ("events_url", str),
-    "BLOG_URL": ("blog_url", str),
-    "SIBLING_TIMEOUT_SECONDS": ("sibling_timeout_seconds", float),
     "PRODUCT_CACHE_SECONDS": ("product_cache_seconds", int),
     "SUMMARY_CACHE_SECONDS": ("summary_cache_seconds", int),
     "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", float),

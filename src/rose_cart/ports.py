@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
@@ -33,10 +33,6 @@ class Product:
     available: bool = True
     max_per_order: int | None = None
     regular_price: Decimal | None = None
-
-    @property
-    def price(self) -> Money:
-        return Money(self.unit_price, self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +330,6 @@ class StoredPageConfig:
 class CartRepository(Protocol):
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]: ...
 
-    async def count_lines(self, identity: CartIdentity) -> int: ...
-
     async def add_quantity(
         self, identity: CartIdentity, product_id: int, quantity: int, maximum: int, now: datetime
     ) -> int | None:
@@ -415,8 +409,6 @@ class OrderRepository(Protocol):
         now: datetime,
     ) -> None: ...
 
-    async def set_attempt_reference(self, attempt_id: int, reference: str) -> None: ...
-
     async def transition_attempt(
         self,
         attempt_id: int,
@@ -465,10 +457,6 @@ class OutboxRepository(Protocol):
         ...
 
     async def count(self, type_: str, object_id: str) -> int: ...
-
-    async def pending(self, limit: int) -> list[dict[str, Any]]: ...
-
-    async def mark_delivered(self, activity_id: str, now: datetime) -> None: ...
 
 
 class UnitOfWork(Protocol):

@@ -8,9 +8,7 @@ nothing the second time; this module is the single list of which moves are legal
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 
 
@@ -84,17 +82,6 @@ def checkout_reference(prefix: str, order_id: int, attempt_id: int) -> str:
     tail = f"{order_id}-{attempt_id}"
     clean = _REF_SAFE.sub("", prefix or "")[: 64 - len(tail) - 1]
     return f"{clean}-{tail}" if clean else tail
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderStatus:
-    """What the payment provider says of one hosted checkout, in our words."""
-
-    status: AttemptStatus
-    transaction_id: str | None = None
-    transaction_code: str | None = None
-    amount: Decimal | None = None
-    currency: str | None = None
 
 
 def attempt_status_from_provider(raw: str | None) -> AttemptStatus:

@@ -22,10 +22,8 @@ class ReferenceMarket:
         self.products = {p.id: p for p in (products or demo_data.PRODUCTS)}
         self.marketplaces = {m.id: m for m in (marketplaces or demo_data.MARKETPLACES)}
         self.down = False
-        self.calls = 0
 
     def _check(self) -> None:
-        self.calls += 1
         if self.down:
             raise SiblingUnavailable()
 

@@ -107,14 +107,6 @@ class SqlCartRepository:
         )
         return [StoredCartItem(r.id, r.product_id, r.quantity, r.created_at) for r in rows]
 
-    async def count_lines(self, identity: CartIdentity) -> int:
-        result = await self.conn.execute(
-            select(func.count())
-            .select_from(cart_items)
-            .where(_owned_by(cart_items, identity), cart_items.c.deleted_at.is_(None))
-        )
-        return int(result.scalar_one())
-
     async def add_quantity(
         self, identity: CartIdentity, product_id: int, quantity: int, maximum: int, now: datetime
     ) -> int | None:
@@ -401,13 +393,6 @@ class SqlOrderRepository:
         ).one()
         return _attempt(row)
 
-    async def set_attempt_reference(self, attempt_id: int, reference: str) -> None:
-        await self.conn.execute(
-            update(payment_attempts)
-            .where(payment_attempts.c.id == attempt_id)
-            .values(reference=reference)
-        )
-
     async def set_attempt_checkout(
         self,
         attempt_id: int,
@@ -577,17 +562,3 @@ class SqlOutboxRepository:
             .where(outbox.c.type == type_, outbox.c.object_id == object_id)
         )
         return int(result.scalar_one())
-
-    async def pending(self, limit: int) -> list[dict[str, Any]]:
-        rows = await self.conn.execute(
-            select(outbox)
-            .where(outbox.c.delivered_at.is_(None))
-            .order_by(outbox.c.published)
-            .limit(limit)
-        )
-        return [dict(r._mapping) for r in rows]
-
-    async def mark_delivered(self, activity_id: str, now: datetime) -> None:
-        await self.conn.execute(
-            update(outbox).where(outbox.c.id == activity_id).values(delivered_at=now)
-        )

@@ -11,14 +11,6 @@ from rose_cart.web.context import check_csrf, ensure_identity, identity, service
 bp = Blueprint("cart", __name__)
 
 
-def safe_next(default: str = "/cart/") -> str:
-    """Where to go after a form: a local path from the form or the referrer, else default."""
-    candidate = request.args.get("next") or ""
-    if candidate.startswith("/") and not candidate.startswith("//"):
-        return candidate
-    return default
-
-
 async def _form_next(default: str) -> str:
     form = await request.form
     candidate = form.get("next") or ""
