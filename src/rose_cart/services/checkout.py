@@ -8,7 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from rose_cart.domain.cart import Cart, PageGroup
+from rose_cart.domain.cart import Cart, PageGroup, PageRef
 from rose_cart.domain.errors import (
     CartEmpty,
     MixedCurrency,
@@ -48,12 +48,17 @@ def clean_idempotency_key(raw: object) -> str | None:
     return None
 
 
+def checkout_path(page: PageRef | None) -> str:
+    """Where a page's group is checked out; site-level items use the whole-cart checkout."""
+    return f"/cart/{page.slug}/checkout/" if page else "/cart/checkout/"
+
+
 def page_checkout_links(cart: Cart) -> list[dict[str, object]]:
     return [
         {
             "slug": g.page.slug if g.page else None,
             "title": g.page.title if g.page else "Rose Ash co-op shop",
-            "checkout_url": f"/cart/{g.page.slug}/checkout/" if g.page else "/cart/checkout/",
+            "checkout_url": checkout_path(g.page),
             "cart_url": f"/cart/{g.page.slug}/" if g.page else "/cart/",
         }
         for g in cart.groups()

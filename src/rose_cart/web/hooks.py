@@ -9,6 +9,7 @@ from typing import Any
 from quart import Quart, Response, flash, request, session
 
 from rose_cart.domain.money import Money
+from rose_cart.services.checkout import checkout_path
 from rose_cart.web.context import csrf_token, identity, services
 
 
@@ -43,6 +44,7 @@ def register_hooks(app: Quart) -> None:
             summary = await services().cart.summary(who)
         return {
             "csrf_token": csrf_token,
+            "checkout_path": checkout_path,
             # A fresh key per rendered checkout form: a double click sends the same one.
             "idempotency_key": lambda: secrets.token_urlsafe(16),
             "current_user_id": who.user_id,

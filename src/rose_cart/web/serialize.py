@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rose_cart.domain.cart import Cart, CartLine, PageGroup
-
-
-def checkout_url(group: PageGroup) -> str:
-    return f"/cart/{group.page.slug}/checkout/" if group.page else "/cart/checkout/"
+from rose_cart.domain.cart import Cart, CartLine
+from rose_cart.services.checkout import checkout_path
 
 
 def line_json(line: CartLine) -> dict[str, Any]:
@@ -56,7 +53,7 @@ def cart_json(cart: Cart, user_id: int | None) -> dict[str, Any]:
                 "count": group.count,
                 "total": g_total,
                 "currency": g_currency,
-                "checkout_url": checkout_url(group),
+                "checkout_url": checkout_path(group.page),
                 "lines": [line_json(line) for line in group.lines],
             }
         )
