@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
+from decimal import Decimal
 
 from rose_cart.domain.signing import sign
 from tests.web.conftest import Web
@@ -71,6 +73,13 @@ async def test_adopt_action_and_cart_changed(web: Web) -> None:
     summary_path = "/internal/cart/summary?user_id=4242"
     summary = await other.get(summary_path, headers=signed("GET", summary_path))
     assert (await summary.get_json())["count"] == 2
+    # Something behind the cached summary changes (here: the market's price), and the
+    # sibling that changed it says so: the next summary shows it.
+
+    web.market.products[1] = replace(web.market.products[1], unit_price=Decimal("5.00"))
+    await web.app.extensions["rose_cart"].catalog.cache.delete("product:1")
+    stale = await other.get(summary_path, headers=signed("GET", summary_path))
+    assert (await stale.get_json())["total"] == "9.00"  # still the cached summary
     changed = json.dumps({"user_id": 4242}).encode()
     path = "/internal/actions/cart-changed"
     response = await other.post(
@@ -79,6 +88,8 @@ async def test_adopt_action_and_cart_changed(web: Web) -> None:
         headers={"Content-Type": "application/json", **signed("POST", path, changed)},
     )
     assert response.status_code == 200
+    fresh = await other.get(summary_path, headers=signed("GET", summary_path))
+    assert (await fresh.get_json())["total"] == "10.00"
 
 
 async def test_page_config_ensure_and_read_never_shows_the_key(web: Web) -> None:

@@ -103,20 +103,13 @@ async def adopt_cart_for_user() -> Response:
 @bp.post("/actions/cart-changed")
 async def cart_changed() -> Response:
     data = await _signed_json()
-    who = CartIdentity(
-        user_id=_int_or_none(data.get("user_id")), session_id=data.get("session_id") or None
-    )
-    if not who.is_known:
+    user_id = _int_or_none(data.get("user_id"))
+    session_id = data.get("session_id")
+    if user_id is None and not (isinstance(session_id, str) and session_id):
         raise BadInput("Give user_id or session_id.")
+    # Both, when both are given: the user's summary and the anonymous one are cached apart.
     await services().cart.forget_summary(
-        *[
-            i
-            for i in (
-                CartIdentity(user_id=who.user_id) if who.user_id else None,
-                CartIdentity(session_id=who.session_id) if who.session_id else None,
-            )
-            if i
-        ]
+        CartIdentity(user_id=user_id), CartIdentity(session_id=session_id or None)
     )
     return jsonify({"ok": True})
 
