@@ -1,16 +1,23 @@
-"""Hand-written fakes for the ports, for unit tests. No mocks."""
+"""Hand-written fakes for the ports, for unit tests. No mocks.
+
+Every fake port refuses to be called while the calling task holds a database transaction
+open (``GuardedUnitOfWorkFactory``): remote calls inside a transaction hold row locks (and
+SQLite's one writer) for as long as a sibling or SumUp takes to answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import TracebackType
+from typing import Any
 
 from rose_cart.domain.errors import (
     PaymentProviderRejected,
-    PaymentProviderUnavailable,
     SiblingUnavailable,
     SoldOut,
 )
@@ -27,7 +34,52 @@ from rose_cart.ports import (
     Product,
     ProviderTransaction,
     Ticket,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
+
+_IN_TRANSACTION: ContextVar[bool] = ContextVar("in_transaction", default=False)
+#: Port calls made inside a transaction; the test harness fails a test that made any.
+VIOLATIONS: list[str] = []
+
+
+def outside_transaction(call: str) -> None:
+    if _IN_TRANSACTION.get():
+        VIOLATIONS.append(call)
+        raise AssertionError(f"{call} was called inside a database transaction")
+
+
+class _GuardedUnitOfWork:
+    def __init__(self, inner: UnitOfWork) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> UnitOfWork:
+        tx = await self._inner.__aenter__()
+        self._token = _IN_TRANSACTION.set(True)
+        return tx
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _IN_TRANSACTION.reset(self._token)
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+
+class GuardedUnitOfWorkFactory:
+    """The real unit of work, marking the task as inside a transaction while it is open."""
+
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        self.inner = inner
+
+    @property
+    def engine(self) -> Any:
+        return getattr(self.inner, "engine", None)
+
+    def __call__(self) -> Any:
+        return _GuardedUnitOfWork(self.inner())
 
 
 class FakeClock:
@@ -80,6 +132,7 @@ class FakeMarket:
         self.product_calls = 0
 
     async def products_by_ids(self, ids: Sequence[int]) -> list[Product]:
+        outside_transaction("market.products_by_ids")
         self.product_calls += 1
         if self.down:
             raise SiblingUnavailable()
@@ -103,12 +156,24 @@ class FakeBlog:
 
 
 class FakeCalendar:
-    """Records what the cart asked of the events service."""
+    """Records what the cart asked of the events service. ``down`` makes every claim,
+    confirmation and release fail as an unreachable service would; ``sold_out`` makes
+    ticket claims fail."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
         self.sold_out = False
+        self.down = False
         self.tickets: list[Ticket] = []
+
+    def _call(self, name: str, arg: object) -> None:
+        outside_transaction(f"calendar.{name}")
+        if self.down:
+            raise SiblingUnavailable("The events service is not answering.")
+        self.calls.append((name, arg))
+
+    def count(self, name: str, order_id: int) -> int:
+        return sum(1 for call in self.calls if call == (name, order_id))
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
         return []
@@ -119,23 +184,24 @@ class FakeCalendar:
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
     ) -> None:
-        self.calls.append(("claim_entries", order_id))
+        self._call("claim_entries", order_id)
 
     async def claim_tickets_for_order(
         self, order_id: int, user_id: int, page_post_id: int | None = None
     ) -> None:
+        outside_transaction("calendar.claim_tickets_for_order")
         if self.sold_out:
             raise SoldOut()
-        self.calls.append(("claim_tickets", order_id))
+        self._call("claim_tickets", order_id)
 
     async def confirm_entries_for_order(self, order_id: int) -> None:
-        self.calls.append(("confirm_entries", order_id))
+        self._call("confirm_entries", order_id)
 
     async def confirm_tickets_for_order(self, order_id: int) -> None:
-        self.calls.append(("confirm_tickets", order_id))
+        self._call("confirm_tickets", order_id)
 
     async def release_for_order(self, order_id: int) -> None:
-        self.calls.append(("release", order_id))
+        self._call("release", order_id)
 
     async def entries_for_order(self, order_id: int) -> list[CalendarEntry]:
         return []
@@ -144,7 +210,24 @@ class FakeCalendar:
         return []
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
-        self.calls.append(("adopt", (user_id, session_id)))
+        self._call("adopt", (user_id, session_id))
+
+
+class FakeSubscriber:
+    """Keeps what it was sent; ``down`` refuses deliveries."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.down = False
+
+    async def deliver(self, activity: dict[str, Any]) -> None:
+        outside_transaction("subscriber.deliver")
+        if self.down:
+            raise SiblingUnavailable("The inbox is not answering.")
+        self.received.append(activity)
+
+    def types(self) -> list[str]:
+        return [str(a["type"]) for a in self.received]
 
 
 class FakeCache:
@@ -165,30 +248,61 @@ class FakeCache:
             self.data.pop(key, None)
 
 
+def _rejected(status: int, code: str, message: str) -> PaymentProviderRejected:
+    return PaymentProviderRejected(
+        provider_status=status, provider_error_code=code, provider_message=message
+    )
+
+
 class FakePaymentProvider:
-    """A provider whose checkouts live in a dict; tests decide what SumUp says."""
+    """A provider whose checkouts live in a dict; tests decide what SumUp says.
+
+    It keeps SumUp's rules the cart relies on: a checkout belongs to the merchant whose key
+    made it (another key gets 404), a duplicate reference is recovered only while PENDING,
+    a paid checkout cannot be closed (409), an unknown one is 404.
+    """
 
     def __init__(self) -> None:
-        self.checkouts: dict[str, dict[str, object]] = {}
+        self.checkouts: dict[str, dict[str, Any]] = {}
         self.by_reference: dict[str, str] = {}
         self.create_calls = 0
         self.get_calls = 0
         self.fail_create: Exception | None = None
         self.fail_get: Exception | None = None
+        self.fail_deactivate: Exception | None = None
+        self.fail_refund: Exception | None = None
         self.create_delay = 0.0
         self.deactivated: list[str] = []
+        self.refunds: list[tuple[str, Money | None, str]] = []
+        self.revoked_keys: set[str] = set()
         self._ids = itertools.count(1)
+
+    def _check_key(self, credentials: PaymentCredentials) -> None:
+        if credentials.api_key in self.revoked_keys:
+            raise _rejected(401, "NOT_AUTHORIZED", "Unauthorized")
+
+    def _visible(self, checkout_id: str, credentials: PaymentCredentials) -> dict[str, Any]:
+        self._check_key(credentials)
+        data = self.checkouts.get(checkout_id)
+        if data is None or data["credentials"].merchant_code != credentials.merchant_code:
+            raise _rejected(404, "NOT_FOUND", "Resource not found")
+        return data
 
     async def create_checkout(
         self, request: CheckoutRequest, credentials: PaymentCredentials
     ) -> HostedCheckout:
+        outside_transaction("provider.create_checkout")
         self.create_calls += 1
         if self.create_delay:
             await asyncio.sleep(self.create_delay)
         if self.fail_create is not None:
             raise self.fail_create
+        self._check_key(credentials)
         if request.reference in self.by_reference:
             cid = self.by_reference[request.reference]
+            existing = self.checkouts[cid]
+            if existing["status"] != "PENDING" or existing["request"].amount != request.amount:
+                raise _rejected(409, "DUPLICATED_CHECKOUT", "the reference is taken")
         else:
             cid = f"chk_{next(self._ids)}"
             self.by_reference[request.reference] = cid
@@ -203,14 +317,12 @@ class FakePaymentProvider:
     async def get_checkout(
         self, provider_checkout_id: str, credentials: PaymentCredentials
     ) -> CheckoutState:
+        outside_transaction("provider.get_checkout")
         self.get_calls += 1
         if self.fail_get is not None:
             raise self.fail_get
-        data = self.checkouts.get(provider_checkout_id)
-        if data is None:
-            raise PaymentProviderUnavailable("no such checkout")
+        data = self._visible(provider_checkout_id, credentials)
         request = data["request"]
-        assert isinstance(request, CheckoutRequest)
         return CheckoutState(
             provider_checkout_id,
             str(data["status"]),
@@ -218,13 +330,13 @@ class FakePaymentProvider:
             request.amount.amount,
             request.amount.currency,
             data["transactions"],
-        )  # type: ignore[arg-type]
+            data["credentials"].merchant_code,
+        )
 
     def settle(self, checkout_id: str, status: str = "PAID") -> None:
         data = self.checkouts[checkout_id]
         data["status"] = status
         request = data["request"]
-        assert isinstance(request, CheckoutRequest)
         if status == "PAID":
             data["transactions"] = (
                 ProviderTransaction(
@@ -236,12 +348,24 @@ class FakePaymentProvider:
                 ),
             )
 
+    def made_with(self, checkout_id: str) -> PaymentCredentials:
+        credentials = self.checkouts[checkout_id]["credentials"]
+        assert isinstance(credentials, PaymentCredentials)
+        return credentials
+
+    def live(self) -> list[str]:
+        """Checkouts that could still take money."""
+        return [c for c, d in self.checkouts.items() if d["status"] in {"PENDING", "FAILED"}]
+
     async def deactivate_checkout(
         self, provider_checkout_id: str, credentials: PaymentCredentials
     ) -> CheckoutState:
-        data = self.checkouts[provider_checkout_id]
+        outside_transaction("provider.deactivate_checkout")
+        if self.fail_deactivate is not None:
+            raise self.fail_deactivate
+        data = self._visible(provider_checkout_id, credentials)
         if data["status"] == "PAID":
-            raise PaymentProviderRejected("already paid")
+            raise _rejected(409, "CHECKOUT_PROCESSED", "Checkout is already processed")
         data["status"] = "EXPIRED"
         self.deactivated.append(provider_checkout_id)
         return await self.get_checkout(provider_checkout_id, credentials)
@@ -249,4 +373,8 @@ class FakePaymentProvider:
     async def refund(
         self, transaction_id: str, amount: Money | None, credentials: PaymentCredentials
     ) -> None:
-        return None
+        outside_transaction("provider.refund")
+        if self.fail_refund is not None:
+            raise self.fail_refund
+        self._check_key(credentials)
+        self.refunds.append((transaction_id, amount, credentials.merchant_code))

@@ -11,7 +11,7 @@ from quart import Quart
 from rose_cart.bootstrap import Overrides, build_services
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
-from rose_cart.web.blueprints import api, cart, checkout, internal, orders
+from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.hooks import register_hooks
 
@@ -45,6 +45,7 @@ def create_app(
     app.register_blueprint(cart.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(internal.bp)
 
     if settings.standalone:
@@ -72,10 +73,13 @@ def create_app(
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
         if settings.run_reconciler:
-            from rose_cart.worker import reconcile_forever
+            from rose_cart.worker import reconcile_forever, relay_forever
 
             background.append(
                 asyncio.create_task(reconcile_forever(built, settings.reconcile_interval_seconds))
+            )
+            background.append(
+                asyncio.create_task(relay_forever(built, settings.relay_interval_seconds))
             )
 
     @app.after_serving

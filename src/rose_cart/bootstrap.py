@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from rose_cart.adapters.cache import InMemoryCache, RedisCache
@@ -20,7 +22,10 @@ from rose_cart.ports import (
     Clock,
     MarketService,
     PaymentProvider,
+    Subscriber,
+    UnitOfWorkFactory,
 )
+from rose_cart.services.admin import AdminService
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.checkout import CheckoutService
@@ -28,6 +33,7 @@ from rose_cart.services.container import Services
 from rose_cart.services.orders import OrderService
 from rose_cart.services.page_config import PageConfigService, SiteAccount
 from rose_cart.services.payments import PaymentService
+from rose_cart.services.relay import OutboxRelay
 
 
 @dataclass
@@ -40,6 +46,9 @@ class Overrides:
     cache: Cache | None = None
     clock: Clock | None = None
     payments: PaymentProvider | None = None
+    subscriber: Subscriber | None = None
+    #: Wraps the unit of work (tests use it to catch remote calls made inside a transaction).
+    wrap_uow: Callable[[UnitOfWorkFactory], UnitOfWorkFactory] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,7 +56,9 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     settings.check()
     o = overrides or Overrides()
     engine = make_engine(settings.database_url)
-    uow = SqlUnitOfWorkFactory(engine)
+    uow: UnitOfWorkFactory = SqlUnitOfWorkFactory(engine)
+    if o.wrap_uow is not None:
+        uow = o.wrap_uow(uow)
     clock = o.clock or SystemClock()
     closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -62,18 +73,20 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         cache = InMemoryCache()
 
     extras: dict[str, Any] = dict(o.extras)
-    market, blog, calendar = o.market, o.blog, o.calendar
-    if settings.standalone and (market is None or blog is None or calendar is None):
+    market, blog, calendar, subscriber = o.market, o.blog, o.calendar, o.subscriber
+    if settings.standalone and None in (market, blog, calendar, subscriber):
         from rose_cart.standalone.siblings import (
             ReferenceBlog,
             ReferenceCalendar,
             ReferenceMarket,
+            ReferenceSubscriber,
         )
 
         market = market or ReferenceMarket()
         blog = blog or ReferenceBlog()
         calendar = calendar or ReferenceCalendar()
-    if market is None or blog is None or calendar is None:
+        subscriber = subscriber or ReferenceSubscriber()
+    if market is None or blog is None or calendar is None or subscriber is None:
         raise ConfigError(
             "split mode needs HTTP clients of the market, blog and events services, "
             "which this version does not have yet"
@@ -81,6 +94,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     extras.setdefault("market", market)
     extras.setdefault("blog", blog)
     extras.setdefault("calendar", calendar)
+    extras.setdefault("subscriber", subscriber)
 
     catalog = Catalog(market, blog, cache, settings.product_cache_seconds)
     cart = CartService(uow, catalog, calendar, cache, clock, settings.summary_cache_seconds)
@@ -96,9 +110,23 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         settings.sumup_merchant_code, settings.sumup_api_key, settings.sumup_checkout_prefix
     )
     page_configs = PageConfigService(uow, SecretBox(settings.encryption_key), site, clock)
-    payments = PaymentService(uow, provider, page_configs, calendar, cart, clock, settings.base_url)
+    # Set whenever a transaction wrote to the outbox: the relay wakes up at once.
+    outbox_written = asyncio.Event()
+    payments = PaymentService(
+        uow,
+        provider,
+        page_configs,
+        calendar,
+        cart,
+        clock,
+        settings.base_url,
+        valid_for=timedelta(minutes=settings.checkout_valid_minutes),
+        on_outbox=outbox_written.set,
+    )
     checkout = CheckoutService(uow, cart, catalog, calendar, payments, clock)
     orders = OrderService(uow, payments, calendar)
+    relay = OutboxRelay(uow, payments.run_command, subscriber, clock)
+    admin = AdminService(uow, orders, payments, relay, settings.admins)
     extras.setdefault("provider", provider)
     closers.append(engine.dispose)
     return Services(
@@ -108,6 +136,9 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         payments=payments,
         orders=orders,
         page_configs=page_configs,
+        relay=relay,
+        admin=admin,
+        outbox_written=outbox_written,
         clock=clock,
         internal_secret=settings.internal_secret,
         dev_login=settings.dev_login,

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("demo", help="standalone demo: SQLite, reference siblings, SumUp sandbox")
     sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
-    worker = sub.add_parser("worker", help="reconcile payments and expire stale orders")
+    worker = sub.add_parser(
+        "worker", help="reconcile payments, expire stale orders, run the outbox relay"
+    )
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     sub.add_parser("check-payments", help="one reconciliation pass (same as worker --once)")
     args = parser.parse_args(argv)
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             os.environ.setdefault("CART_MODE", "standalone")
             os.environ.setdefault("CART_DEMO_DATA", "true")
+            # The demo's admin is whoever logs in as "admin" on the development login.
+            os.environ.setdefault("CART_ADMIN_USERS", "admin")
             settings = load_settings()
             print(f"Rose Ash cart demo on {settings.base_url}/  (log in with any username)")
             return _serve(1)

@@ -41,6 +41,9 @@ class Settings:
     summary_cache_seconds: int = 300
     reconcile_interval_seconds: float = 30.0
     run_reconciler: bool = True
+    checkout_valid_minutes: int = 30
+    relay_interval_seconds: float = 5.0
+    admin_users: str = ""
     demo_data: bool = True
     migrate_on_start: bool = True
     secure_cookies: bool = False
@@ -56,6 +59,10 @@ class Settings:
     @property
     def payments_base_url(self) -> str:
         return (self.sumup_base_url or f"{self.base_url}/sandbox/sumup").rstrip("/")
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admin_users.split(",") if a.strip())
 
     @property
     def uses_sandbox(self) -> bool:
@@ -96,6 +103,9 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SUMMARY_CACHE_SECONDS": ("summary_cache_seconds", int),
     "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", float),
     "RUN_RECONCILER": ("run_reconciler", _bool),
+    "CHECKOUT_VALID_MINUTES": ("checkout_valid_minutes", int),
+    "RELAY_INTERVAL_SECONDS": ("relay_interval_seconds", float),
+    "ADMIN_USERS": ("admin_users", str),
     "DEMO_DATA": ("demo_data", _bool),
     "MIGRATE_ON_START": ("migrate_on_start", _bool),
     "SECURE_COOKIES": ("secure_cookies", _bool),
@@ -116,4 +126,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.mode not in {"standalone", "split"}:
         raise ConfigError("CART_MODE must be 'standalone' or 'split'")
+    if not 1 <= settings.checkout_valid_minutes <= 24 * 60:
+        raise ConfigError("CART_CHECKOUT_VALID_MINUTES must be between 1 and 1440")
     return settings

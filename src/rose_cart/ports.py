@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money
-from rose_cart.domain.order import AttemptStatus, OrderStatus
+from rose_cart.domain.order import Command, Order, OrderStatus
 
 # --------------------------------------------------------------------------- siblings
 
@@ -153,6 +153,8 @@ class CheckoutRequest:
     description: str
     return_url: str  # the webhook target
     redirect_url: str  # where the payer's browser goes afterwards
+    # The attempt's end: without it SumUp keeps a checkout payable for ever.
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,7 @@ class CheckoutState:
     amount: Decimal | None
     currency: str | None
     transactions: tuple[ProviderTransaction, ...] = ()
+    merchant_code: str | None = None
 
 
 class PaymentProvider(Protocol):
@@ -211,6 +214,16 @@ class PaymentProvider(Protocol):
     async def refund(
         self, transaction_id: str, amount: Money | None, credentials: PaymentCredentials
     ) -> None: ...
+
+
+class Subscriber(Protocol):
+    """Where activities go (in split mode the federation service's inbox).
+
+    Delivery is at least once: the same ``id`` may arrive twice, and consumers drop
+    duplicates by it. Raises any ``CartError`` when delivery failed and should be retried.
+    """
+
+    async def deliver(self, activity: dict[str, Any]) -> None: ...
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -280,42 +293,36 @@ class StoredOrderItem:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAttempt:
+class StoredRefund:
     id: int
     order_id: int
-    status: AttemptStatus
+    attempt_id: int
     amount: Decimal
     currency: str
-    reference: str | None
-    provider_checkout_id: str | None
-    hosted_url: str | None
-    transaction_id: str | None
+    status: str  # requested | done | failed | unconfirmed
+    requested_by: str | None
     created_at: datetime
     updated_at: datetime
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class StoredOrder:
-    id: int
-    status: OrderStatus
-    user_id: int | None
-    session_id: str | None
-    page_id: int | None
-    page_slug: str | None
-    page_title: str | None
-    currency: str
-    total: Decimal
-    webhook_token: str = field(repr=False)
-    idempotency_key: str | None
-    cart_fingerprint: str | None
-    created_at: datetime
-    updated_at: datetime
-    paid_at: datetime | None
-    needs_refund: bool = False
+class OutboxRecord:
+    """One stored activity or command, with what the relay made of it so far."""
 
-    @property
-    def total_money(self) -> Money:
-        return Money(self.total, self.currency)
+    id: str
+    kind: str  # activity | command
+    type: str
+    object_type: str
+    object_id: str
+    order_id: int | None
+    payload: dict[str, Any]
+    published: datetime
+    status: str  # pending | done | parked
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    done_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,9 +358,24 @@ class CartRepository(Protocol):
         """
         ...
 
-    async def soft_delete_items(self, item_ids: Sequence[int], order_id: int, now: datetime) -> int:
-        """Soft-delete the given live lines as ordered; returns how many were deleted."""
+    async def subtract_ordered(
+        self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
+    ) -> int:
+        """Take (cart_item_id, ordered quantity) out of the live lines; a line that reaches 0
+        is soft-deleted as ordered. Returns how many lines were deleted."""
         ...
+
+
+class ConcurrentChange(Exception):
+    """The aggregate was changed by someone else since it was loaded (its version moved)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOrderFilter:
+    status: OrderStatus | None = None
+    page_slug: str | None = None
+    needs_attention: bool = False
+    limit: int = 200
 
 
 class OrderRepository(Protocol):
@@ -371,69 +393,69 @@ class OrderRepository(Protocol):
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
-    ) -> StoredOrder | None:
-        """Store a pending order with its items. None when another order already holds
-        this owner's ``idempotency_key`` (a double click): fetch that one instead."""
+    ) -> Order | None:
+        """Store an order in ``claiming`` with its items. None when another order already
+        holds this owner's ``idempotency_key`` (a double click): fetch that one instead."""
         ...
 
-    async def get(self, order_id: int, *, for_update: bool = False) -> StoredOrder | None: ...
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
+        """The aggregate: the order with its attempts and version."""
+        ...
 
-    async def find_by_idempotency_key(
-        self, identity: CartIdentity, key: str
-    ) -> StoredOrder | None: ...
+    async def save(self, order: Order) -> None:
+        """Write the aggregate back: ``UPDATE … WHERE version = :v`` (raises
+        ``ConcurrentChange`` when it moved), attempts inserted (id 0) or updated. Bumps
+        ``order.version`` and gives new attempts their ids."""
+        ...
+
+    async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> Order | None: ...
 
     async def find_payable_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
-    ) -> StoredOrder | None: ...
+    ) -> Order | None: ...
 
-    async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[StoredOrder]: ...
+    async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[Order]:
+        """The owner's orders, newest first (without attempts)."""
+        ...
 
     async def items(self, order_id: int) -> list[StoredOrderItem]: ...
 
-    async def transition(
-        self, order_id: int, target: OrderStatus, now: datetime, *, paid: bool = False
-    ) -> bool:
-        """Guarded move to ``target`` from its legal sources; False when nothing changed."""
+    async def claim_due_for_check(self, now: datetime, lease: timedelta, limit: int) -> list[int]:
+        """Orders the reconciler should look at now — unpaid ones, and any order with a
+        checkout that could still take money — locked with SKIP LOCKED and pushed ``lease``
+        into the future, so several workers never ask about the same order at once."""
         ...
 
-    async def create_attempt(
-        self, order_id: int, amount: Decimal, currency: str, now: datetime
-    ) -> StoredAttempt: ...
-
-    async def set_attempt_checkout(
-        self,
-        attempt_id: int,
-        reference: str,
-        provider_checkout_id: str,
-        hosted_url: str,
-        now: datetime,
-    ) -> None: ...
-
-    async def transition_attempt(
-        self,
-        attempt_id: int,
-        target: AttemptStatus,
-        now: datetime,
-        transaction_id: str | None = None,
-    ) -> bool: ...
-
-    async def attempts(self, order_id: int) -> list[StoredAttempt]: ...
-
-    async def claim_payable_for_reconcile(
-        self, older_than: datetime, limit: int
-    ) -> list[StoredOrder]:
-        """Payable orders not touched since ``older_than``, locked (SKIP LOCKED) for this worker."""
+    async def schedule_check(self, order_id: int, at: datetime, failures: int) -> None:
+        """When the reconciler should look again (backoff after unreadable answers)."""
         ...
 
-    async def flag_needs_refund(self, order_id: int, now: datetime) -> None: ...
+    async def check_failures(self, order_id: int) -> int: ...
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
         """Give an anonymous visitor's orders to the user who just logged in."""
         ...
 
-    async def touch(self, order_id: int, now: datetime) -> None:
-        """Record that the reconciler just asked the provider about this order."""
+    async def admin_list(self, query: AdminOrderFilter) -> list[Order]:
+        """Every owner's orders, newest first; ``needs_attention``: flagged for a refund or
+        a person, or with a parked command."""
         ...
+
+    async def add_refund(
+        self,
+        order_id: int,
+        attempt_id: int,
+        amount: Decimal,
+        currency: str,
+        requested_by: str | None,
+        now: datetime,
+    ) -> int: ...
+
+    async def finish_refund(
+        self, refund_id: int, status: str, now: datetime, error: str | None = None
+    ) -> None: ...
+
+    async def refunds(self, order_id: int) -> list[StoredRefund]: ...
 
 
 class PageConfigRepository(Protocol):
@@ -452,11 +474,31 @@ class PageConfigRepository(Protocol):
 
 
 class OutboxRepository(Protocol):
-    async def add(self, activity: Activity) -> str:
+    async def add(self, activity: Activity, order_id: int | None = None) -> str:
         """Store an activity in the current transaction; returns its stable id."""
         ...
 
+    async def add_command(self, command: Command, now: datetime) -> str:
+        """Store a command for the relay in the current transaction."""
+        ...
+
     async def count(self, type_: str, object_id: str) -> int: ...
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[OutboxRecord]:
+        """Pending records due now, locked with SKIP LOCKED and leased: their next attempt
+        is pushed ``lease`` ahead and counted, so a relay that dies mid-batch only delays
+        them, and two relays never take the same record at once."""
+        ...
+
+    async def finish(self, record_id: str, now: datetime) -> None: ...
+
+    async def retry_later(self, record_id: str, error: str, at: datetime) -> None: ...
+
+    async def park(self, record_id: str, error: str, now: datetime) -> None: ...
+
+    async def unpark(self, record_id: str, now: datetime) -> bool: ...
+
+    async def for_order(self, order_id: int) -> list[OutboxRecord]: ...
 
 
 class UnitOfWork(Protocol):

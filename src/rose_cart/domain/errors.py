@@ -36,6 +36,11 @@ class QuantityTooLarge(BadInput):
     message = "That is more than can be ordered at once."
 
 
+class InvalidAmount(BadInput):
+    code = "invalid_amount"
+    message = "Give an amount such as 4.50, greater than zero."
+
+
 class CsrfFailed(CartError):
     code = "csrf_failed"
     status = 400
@@ -108,6 +113,30 @@ class SoldOut(Conflict):
 class OrderNotPayable(Conflict):
     code = "order_not_payable"
     message = "This order can no longer be paid."
+
+
+class CheckoutsStillOpen(Conflict):
+    """An order may not expire or be cancelled while a checkout could still take money."""
+
+    code = "checkouts_still_open"
+    message = "A payment link of this order is still open."
+
+
+class AttemptStillOpen(Conflict):
+    """One live attempt at a time: a new one waits until the last is closed."""
+
+    code = "attempt_still_open"
+    message = "This order already has a payment link open."
+
+
+class RefundExceedsPayment(Conflict):
+    code = "refund_exceeds_payment"
+    message = "That is more than was paid and not yet refunded."
+
+
+class NotRefundable(Conflict):
+    code = "order_not_refundable"
+    message = "Only a paid order can be refunded."
 
 
 class Unavailable(CartError):

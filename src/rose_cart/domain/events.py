@@ -24,10 +24,14 @@ def order_created(order_id: int, total: str, currency: str, at: datetime) -> Act
     )
 
 
-def order_paid(order_id: int, total: str, currency: str, at: datetime) -> Activity:
-    return Activity(
-        "rose:OrderPaid", "rose:Order", str(order_id), at, {"total": total, "currency": currency}
-    )
+def order_paid(
+    order_id: int, total: str, currency: str, at: datetime, *, late: bool = False
+) -> Activity:
+    """``late``: the payment arrived after the order had expired or been cancelled."""
+    payload: dict[str, Any] = {"total": total, "currency": currency}
+    if late:
+        payload["late"] = True
+    return Activity("rose:OrderPaid", "rose:Order", str(order_id), at, payload)
 
 
 def order_expired(order_id: int, at: datetime) -> Activity:
@@ -36,3 +40,15 @@ def order_expired(order_id: int, at: datetime) -> Activity:
 
 def order_cancelled(order_id: int, reason: str, at: datetime) -> Activity:
     return Activity("rose:OrderCancelled", "rose:Order", str(order_id), at, {"reason": reason})
+
+
+def order_refunded(
+    order_id: int, amount: str, refunded_total: str, currency: str, at: datetime
+) -> Activity:
+    return Activity(
+        "rose:OrderRefunded",
+        "rose:Order",
+        str(order_id),
+        at,
+        {"amount": amount, "refunded_total": refunded_total, "currency": currency},
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -11,33 +13,35 @@ from dataclasses import dataclass
 from rose_cart.domain.cart import Cart, PageGroup, PageRef
 from rose_cart.domain.errors import (
     CartEmpty,
+    CartError,
     MixedCurrency,
     MultiplePages,
     PageNotFound,
     ProductUnavailable,
+    SiblingUnavailable,
     SoldOut,
 )
-from rose_cart.domain.events import order_cancelled, order_created
+from rose_cart.domain.events import order_created
 from rose_cart.domain.identity import CartIdentity
-from rose_cart.domain.order import OrderStatus
+from rose_cart.domain.order import Order, OrderStatus
 from rose_cart.ports import (
     CalendarService,
     Clock,
     NewOrderItem,
-    StoredAttempt,
-    StoredOrder,
     UnitOfWorkFactory,
 )
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
-from rose_cart.services.payments import PaymentService, PaymentStart
+from rose_cart.services.payments import PaymentService, PaymentStart, owner_of
+
+log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 
 @dataclass(frozen=True, slots=True)
 class CheckoutResult:
-    order: StoredOrder
+    order: Order
     payment_url: str
 
 
@@ -114,6 +118,8 @@ class CheckoutService:
 
         The same idempotency key, or the same unchanged cart while its order is still
         payable, gives the same order. Prices come from the market, never from the client.
+        The order is not payable until its bookings and tickets are claimed; a failed claim
+        leaves nothing claimed, cancels the order and says why.
         """
         owner = identity.owner()
         if not owner.is_known:
@@ -123,20 +129,27 @@ class CheckoutService:
             async with self.uow() as tx:
                 existing = await tx.orders.find_by_idempotency_key(owner, key)
             if existing is not None:
-                return self._result(await self.payments.resume(existing))
+                return await self._continue(existing)
 
         group = await self._group(owner, page_slug)
         print_ = fingerprint(owner, group)
         async with self.uow() as tx:
             pending = await tx.orders.find_payable_by_fingerprint(owner, print_)
         if pending is not None:
-            return self._result(await self.payments.resume(pending))
+            return await self._continue(pending)
+        # Before anything is stored or claimed: a page whose SumUp key cannot be read
+        # stops here, and nobody's money goes to another account.
+        await self.payments.account_for_new_attempt(group.page.id if group.page else None)
 
-        order, attempt = await self._create_order(owner, group, print_, key)
-        if attempt is None:
-            return self._result(await self.payments.resume(order))
-        await self._claim(order, owner, group)
-        return self._result(await self.payments.start_attempt(order, attempt))
+        order = await self._create_order(owner, group, print_, key)
+        return await self._continue(order)
+
+    async def _continue(self, order: Order) -> CheckoutResult:
+        """Carry an order on from wherever it stands: claim, then pay."""
+        if order.status == OrderStatus.CLAIMING:
+            await self._claim(order)
+            return self._result(await self.payments.begin(order.id))
+        return self._result(await self.payments.resume(order))
 
     async def _group(self, owner: CartIdentity, page_slug: str | None) -> PageGroup:
         cart = await self.cart.cart(owner, fresh_prices=True)
@@ -166,9 +179,9 @@ class CheckoutService:
 
     async def _create_order(
         self, owner: CartIdentity, group: PageGroup, print_: str, key: str | None
-    ) -> tuple[StoredOrder, StoredAttempt | None]:
-        """The new order and its first attempt; or, when a concurrent submission with the
-        same key made the order, that order and None."""
+    ) -> Order:
+        """The new order, in ``claiming``; or, when a concurrent submission with the same
+        key made it first, that one."""
         total = group.total
         assert total is not None
         items = [
@@ -194,37 +207,39 @@ class CheckoutService:
                 now=now,
             )
             if order is not None:
-                attempt = await tx.orders.create_attempt(order.id, order.total, order.currency, now)
-                await tx.outbox.add(order_created(order.id, total.as_str(), total.currency, now))
-                return order, attempt
-        if order is None:
-            # A double click: the other submission made the order; use that one.
-            assert key is not None
-            async with self.uow() as tx:
-                order = await tx.orders.find_by_idempotency_key(owner, key)
-            assert order is not None
-        return order, None
-
-    async def _claim(self, order: StoredOrder, owner: CartIdentity, group: PageGroup) -> None:
-        """Claim the group's bookings and tickets for the order (a saga: a failed claim
-        cancels the order and gives everything back)."""
-        kinds = {line.kind for line in group.lines}
-        page_id = group.page.id if group.page else None
-        try:
-            if "booking" in kinds:
-                await self.calendar.claim_entries_for_order(order.id, owner, page_id)
-            if "ticket" in kinds and owner.user_id is not None:
-                await self.calendar.claim_tickets_for_order(order.id, owner.user_id, page_id)
-        except SoldOut:
-            await self._cancel(order, "sold_out")
-            raise
-
-    async def _cancel(self, order: StoredOrder, reason: str) -> None:
-        now = self.clock.now()
+                await tx.outbox.add(
+                    order_created(order.id, total.as_str(), total.currency, now), order.id
+                )
+                return order
+        # A double click: the other submission made the order; use that one.
+        assert key is not None
         async with self.uow() as tx:
-            if await tx.orders.transition(order.id, OrderStatus.CANCELLED, now):
-                await tx.outbox.add(order_cancelled(order.id, reason, now))
-        await self.calendar.release_for_order(order.id)
+            found = await tx.orders.find_by_idempotency_key(owner, key)
+        assert found is not None
+        return found
+
+    async def _claim(self, order: Order) -> None:
+        """Claim the order's bookings and tickets (idempotent per order). Any failure gives
+        back whatever was claimed and cancels the order; the visitor is told why and their
+        cart keeps every line."""
+        owner = owner_of(order)
+        try:
+            await self.calendar.claim_entries_for_order(order.id, owner, order.page_id)
+            if order.user_id is not None:
+                await self.calendar.claim_tickets_for_order(order.id, order.user_id, order.page_id)
+        except Exception as exc:
+            log.warning("order %s: claiming failed (%s); cancelling it", order.id, exc)
+            with contextlib.suppress(CartError):  # the cancellation's release command retries
+                await self.calendar.release_for_order(order.id)
+            await self.payments.end(
+                order.id, "sold_out" if isinstance(exc, SoldOut) else "claim_failed"
+            )
+            if isinstance(exc, CartError):
+                raise
+            raise SiblingUnavailable(
+                "We could not reserve your bookings and tickets just now, so nothing was "
+                "ordered. Your cart is as it was; please try again in a minute."
+            ) from exc
 
     @staticmethod
     def _result(start: PaymentStart) -> CheckoutResult:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rose_cart.ports import Clock
+from rose_cart.services.admin import AdminService
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.checkout import CheckoutService
 from rose_cart.services.orders import OrderService
 from rose_cart.services.page_config import PageConfigService
 from rose_cart.services.payments import PaymentService
+from rose_cart.services.relay import OutboxRelay
 
 
 @dataclass
@@ -23,6 +26,10 @@ class Services:
     payments: PaymentService
     orders: OrderService
     page_configs: PageConfigService
+    relay: OutboxRelay
+    admin: AdminService
+    #: Set when something was written to the outbox, so the relay need not wait.
+    outbox_written: asyncio.Event
     clock: Clock
     internal_secret: str
     dev_login: bool

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from rose_cart.domain.errors import CartError, OrderNotFound, PaymentProviderUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.ids import positive_id
+from rose_cart.domain.order import Order, PaymentAttempt
 from rose_cart.ports import (
     CalendarEntry,
     CalendarService,
-    StoredAttempt,
-    StoredOrder,
     StoredOrderItem,
+    StoredRefund,
     Ticket,
     UnitOfWorkFactory,
 )
@@ -22,13 +22,23 @@ from rose_cart.services.payments import PaymentService, PaymentStart
 
 @dataclass(frozen=True, slots=True)
 class OrderView:
-    order: StoredOrder
+    order: Order
     items: list[StoredOrderItem]
-    attempts: list[StoredAttempt]
     bookings: list[CalendarEntry]
     tickets: list[Ticket]
+    refunds: list[StoredRefund]
     #: Set when the provider could not be asked just now; the order is as last known.
     check_error: CartError | None = None
+    #: Set when the events service could not list the bookings and tickets just now.
+    calendar_error: CartError | None = None
+
+    @property
+    def attempts(self) -> list[PaymentAttempt]:
+        return sorted(self.order.attempts, key=lambda a: a.number)
+
+    @property
+    def refunds_done(self) -> list[StoredRefund]:
+        return [r for r in self.refunds if r.status == "done"]
 
 
 def parse_order_id(raw: object) -> int:
@@ -38,7 +48,7 @@ def parse_order_id(raw: object) -> int:
     return oid
 
 
-def owns(identity: CartIdentity, order: StoredOrder) -> bool:
+def owns(identity: CartIdentity, order: Order) -> bool:
     if identity.user_id is not None:
         return order.user_id == identity.user_id
     return (
@@ -56,14 +66,14 @@ class OrderService:
         self.payments = payments
         self.calendar = calendar
 
-    async def list_for(self, identity: CartIdentity) -> list[StoredOrder]:
+    async def list_for(self, identity: CartIdentity) -> list[Order]:
         owner = identity.owner()
         if not owner.is_known:
             return []
         async with self.uow() as tx:
             return await tx.orders.list_for(owner)
 
-    async def owned(self, identity: CartIdentity, order_id: object) -> StoredOrder:
+    async def owned(self, identity: CartIdentity, order_id: object) -> Order:
         """The order, if it is this visitor's; anyone else is told it does not exist."""
         oid = parse_order_id(order_id)
         async with self.uow() as tx:
@@ -84,16 +94,28 @@ class OrderService:
                 order = await self.payments.check_payment_status(order.id)
             except PaymentProviderUnavailable as exc:
                 error = exc
+        return await self.details(order, error)
+
+    async def details(self, order: Order, check_error: CartError | None = None) -> OrderView:
+        """Everything shown about one order. The events service being down hides the
+        bookings and tickets, never the order."""
         async with self.uow() as tx:
+            order = await tx.orders.get(order.id) or order
             items = await tx.orders.items(order.id)
-            attempts = await tx.orders.attempts(order.id)
-        bookings = await self.calendar.entries_for_order(order.id)
-        tickets = await self.calendar.tickets_for_order(order.id)
-        return OrderView(order, items, attempts, bookings, tickets, error)
+            refunds = await tx.orders.refunds(order.id)
+        bookings: list[CalendarEntry] = []
+        tickets: list[Ticket] = []
+        calendar_error: CartError | None = None
+        try:
+            bookings = await self.calendar.entries_for_order(order.id)
+            tickets = await self.calendar.tickets_for_order(order.id)
+        except CartError as exc:
+            calendar_error = exc
+        return OrderView(order, items, bookings, tickets, refunds, check_error, calendar_error)
 
     async def pay_again(self, identity: CartIdentity, order_id: object) -> PaymentStart:
         order = await self.owned(identity, order_id)
-        return await self.payments.pay_again(order)
+        return await self.payments.pay_again(order.id)
 
     async def handle_webhook(self, order_id: object, token: str, body: object) -> bool:
         """SumUp's notification: only a trigger to ask SumUp, never a fact in itself.
@@ -107,16 +129,17 @@ class OrderService:
             return False
         async with self.uow() as tx:
             order = await tx.orders.get(oid)
-            attempts = await tx.orders.attempts(oid) if order else []
         if order is None or not hmac.compare_digest(order.webhook_token, token):
             return False
+        checkout_id: str | None = None
         if isinstance(body, dict):
             event = body.get("event_type")
             if event is not None and event != "CHECKOUT_STATUS_CHANGED":
                 return True
-            checkout_id = body.get("id")
-            ours = {a.provider_checkout_id for a in attempts if a.provider_checkout_id}
-            if checkout_id is not None and checkout_id not in ours:
+            raw = body.get("id")
+            ours = {a.provider_checkout_id for a in order.attempts if a.provider_checkout_id}
+            if raw is not None and raw not in ours:
                 return True
-        await self.payments.check_payment_status(oid)
+            checkout_id = raw if isinstance(raw, str) else None
+        await self.payments.check_payment_status(oid, checkout_id)
         return True

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
-from rose_cart.domain.errors import BadInput
+from rose_cart.domain.errors import BadInput, PaymentProviderUnavailable
 from rose_cart.domain.ids import positive_id
+from rose_cart.domain.order import AccountRef
 from rose_cart.ports import (
     Clock,
     PaymentCredentials,
@@ -14,6 +16,8 @@ from rose_cart.ports import (
     StoredPageConfig,
     UnitOfWorkFactory,
 )
+
+log = logging.getLogger(__name__)
 
 _MERCHANT = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
@@ -118,6 +122,56 @@ class PageConfigService:
                     now=now,
                 )
         return public_view(pid, stored)
+
+    async def attempt_account(self, page_id: int | None) -> tuple[AccountRef, str]:
+        """The account a new checkout for the page is made with, as a payment attempt
+        records it (its key encrypted), and the page's reference prefix."""
+        account = await self.account_for(page_id)
+        credentials = account.credentials
+        name = f"page:{page_id}" if account.source == "page" else "site"
+        ref = AccountRef(name, credentials.merchant_code, self.box.encrypt(credentials.api_key))
+        return ref, account.checkout_prefix
+
+    async def credentials_for(
+        self, ref: AccountRef, order_page_id: int | None
+    ) -> list[PaymentCredentials]:
+        """How to reach a checkout made with ``ref``: the key it was made with, then the
+        account's current key when the seller has replaced it for the same merchant.
+
+        Never another merchant's account. Raises ``PaymentProviderUnavailable`` when no
+        key for that merchant can be read.
+        """
+        candidates: list[PaymentCredentials] = []
+        if ref.key_token:
+            key = self.box.decrypt(ref.key_token)
+            if key:
+                candidates.append(PaymentCredentials(ref.merchant_code, key))
+            else:
+                log.error(
+                    "the SumUp key stored with a %s checkout cannot be decrypted", ref.account
+                )
+        if ref.account.startswith("page:"):
+            page_id: int | None = int(ref.account.split(":", 1)[1])
+        elif not ref.merchant_code:
+            page_id = order_page_id  # an attempt from before attempts kept their account
+        else:
+            page_id = None
+        try:
+            current: PaymentAccount | None = await self.account_for(page_id)
+        except PaymentProviderUnavailable:
+            current = None
+        if current is not None:
+            same_merchant = not ref.merchant_code or (
+                current.credentials.merchant_code == ref.merchant_code
+            )
+            if same_merchant and current.credentials not in candidates:
+                candidates.append(current.credentials)
+        if not candidates:
+            raise PaymentProviderUnavailable(
+                "This order's payment account cannot be reached just now; the co-op has been told.",
+                account=ref.account,
+            )
+        return candidates
 
 
 def _page_id(raw: object) -> int:

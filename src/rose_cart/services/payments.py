@@ -1,37 +1,61 @@
-"""Taking and confirming payments.
+"""Taking, confirming, closing and refunding payments.
+
+The pattern everywhere: ask the provider (or a sibling) **outside** any transaction, then
+apply the answer to the Order aggregate in **one short transaction** that saves it with
+its version and writes the resulting activities and commands to the outbox. The relay
+carries the commands out afterwards (``run_command``).
 
 ``check_payment_status`` is the one confirmation path: the webhook, the return page, the
 visitor's "check again" button and the reconciler all call it. It never trusts what a
-webhook said; it asks the provider, and applies what it hears through guarded transitions
-under a row lock, so however many callers arrive at once the order is paid exactly once.
+webhook said; it asks the provider with the account each checkout was made with.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
 
-from rose_cart.domain.errors import CartError, OrderNotFound, OrderNotPayable
-from rose_cart.domain.events import order_expired, order_paid
+from rose_cart.domain.errors import (
+    CartError,
+    NotRefundable,
+    OrderNotFound,
+    OrderNotPayable,
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+    SoldOut,
+)
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money, quantize
 from rose_cart.domain.order import (
-    PAYABLE,
+    DEFAULT_VALID_FOR,
+    SETTLED,
+    AccountRef,
     AttemptStatus,
+    AttemptStillOpen,
+    CheckoutAnswer,
+    CommandType,
+    Effects,
+    Order,
     OrderStatus,
+    PaymentAttempt,
     attempt_status_from_provider,
-    checkout_reference,
-    is_stale,
 )
 from rose_cart.ports import (
     CalendarService,
     CheckoutRequest,
     CheckoutState,
     Clock,
+    ConcurrentChange,
+    OutboxRecord,
+    PaymentCredentials,
     PaymentProvider,
-    StoredAttempt,
-    StoredOrder,
+    StoredRefund,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from rose_cart.services.cart import CartService
@@ -39,12 +63,16 @@ from rose_cart.services.page_config import PageConfigService
 
 log = logging.getLogger(__name__)
 
-_OPEN = frozenset({AttemptStatus.CREATED, AttemptStatus.PENDING, AttemptStatus.FAILED})
+#: The longest the reconciler waits between two looks at an unreadable checkout.
+MAX_BACKOFF = timedelta(hours=6)
+
+_Rule = Callable[[Order], Effects | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentStart:
-    order: StoredOrder
+    order: Order
     payment_url: str
 
 
@@ -54,6 +82,22 @@ class ReconcileReport:
     paid: int = 0
     expired: int = 0
     errors: int = 0
+
+
+async def write_effects(tx: UnitOfWork, effects: Effects | None, now: datetime) -> None:
+    """Activities and commands go to the outbox in the transaction that caused them."""
+    if not effects:
+        return
+    for activity in effects.activities:
+        await tx.outbox.add(activity, order_id=int(activity.object_id))
+    for command in effects.commands:
+        await tx.outbox.add_command(command, now)
+
+
+def owner_of(order: Order) -> CartIdentity:
+    if order.user_id is not None:
+        return CartIdentity(user_id=order.user_id)
+    return CartIdentity(session_id=order.session_id)
 
 
 class PaymentService:
@@ -66,6 +110,10 @@ class PaymentService:
         cart: CartService,
         clock: Clock,
         base_url: str,
+        *,
+        valid_for: timedelta = DEFAULT_VALID_FOR,
+        nonce: Callable[[], str] = lambda: secrets.token_hex(5),
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.uow = uow
         self.provider = provider
@@ -74,236 +122,325 @@ class PaymentService:
         self.cart = cart
         self.clock = clock
         self.base_url = base_url.rstrip("/")
+        self.valid_for = valid_for
+        self.nonce = nonce
+        self.on_outbox = on_outbox or (lambda: None)
 
-    # ----------------------------------------------------------------- starting
+    # ----------------------------------------------------------------- plumbing
 
-    def return_url(self, order: StoredOrder) -> str:
+    def return_url(self, order: Order) -> str:
         return f"{self.base_url}/checkout/return/{order.id}/"
 
-    def webhook_url(self, order: StoredOrder) -> str:
+    def webhook_url(self, order: Order) -> str:
         return f"{self.base_url}/checkout/webhook/{order.id}/{order.webhook_token}/"
 
-    async def resume(self, order: StoredOrder) -> PaymentStart:
-        """Send the payer to the order's live hosted checkout, making one if needed.
-
-        A paid order goes to its return page. An attempt still being created (a double
-        click racing the first) is created again with the same reference, which the
-        provider answers with the same checkout, so there is still one checkout.
-        """
-        if order.status == OrderStatus.PAID:
-            return PaymentStart(order, self.return_url(order))
-        if order.status not in PAYABLE:
-            raise OrderNotPayable(
-                "This order has expired or was cancelled. Please check out again from your cart."
-            )
-        async with self.uow() as tx:
-            attempts = await tx.orders.attempts(order.id)
-        latest = attempts[-1] if attempts else None
-        now = self.clock.now()
-        if latest is not None and not is_stale(latest.created_at, now):
-            if latest.status == AttemptStatus.PENDING and latest.hosted_url:
-                return PaymentStart(order, latest.hosted_url)
-            if latest.status == AttemptStatus.CREATED:
-                return await self.start_attempt(order, latest)
-        return await self.pay_again(order)
-
-    async def pay_again(self, order: StoredOrder) -> PaymentStart:
-        """A new attempt (a new hosted checkout) for a payable order.
-
-        First asks the provider about the earlier attempts, so a payment made a moment ago
-        is found rather than charged twice, and closes the earlier checkouts.
-        """
-        order = await self.check_payment_status(order.id)
-        if order.status == OrderStatus.PAID:
-            return PaymentStart(order, self.return_url(order))
-        if order.status not in PAYABLE:
-            raise OrderNotPayable()
-        await self._close_open_checkouts(order)
-        now = self.clock.now()
-        async with self.uow() as tx:
-            attempt = await tx.orders.create_attempt(order.id, order.total, order.currency, now)
-            await tx.orders.transition(order.id, OrderStatus.PENDING, now)
-        return await self.start_attempt(order, attempt)
-
-    async def start_attempt(self, order: StoredOrder, attempt: StoredAttempt) -> PaymentStart:
-        """Create the provider's hosted checkout for one attempt.
-
-        On failure the attempt is marked failed and the error propagates; the order stays
-        payable and the cart is untouched.
-        """
-        account = await self.accounts.account_for(order.page_id)
-        reference = attempt.reference or checkout_reference(
-            account.checkout_prefix, order.id, attempt.id
-        )
-        title = order.page_title or "Rose Ash co-op"
-        request = CheckoutRequest(
-            reference=reference,
-            amount=Money(attempt.amount, attempt.currency),
-            description=f"{title} order #{order.id}",
-            return_url=self.webhook_url(order),
-            redirect_url=self.return_url(order),
-        )
-        try:
-            hosted = await self.provider.create_checkout(request, account.credentials)
-        except CartError:
-            async with self.uow() as tx:
-                await tx.orders.transition_attempt(
-                    attempt.id, AttemptStatus.FAILED, self.clock.now()
-                )
-            raise
-        async with self.uow() as tx:
-            await tx.orders.set_attempt_checkout(
-                attempt.id,
-                reference,
-                hosted.provider_checkout_id,
-                hosted.hosted_url,
-                self.clock.now(),
-            )
-            stored = [a for a in await tx.orders.attempts(order.id) if a.id == attempt.id]
-        url = stored[0].hosted_url if stored and stored[0].hosted_url else hosted.hosted_url
-        return PaymentStart(order, url)
-
-    async def _close_open_checkouts(self, order: StoredOrder) -> None:
-        async with self.uow() as tx:
-            attempts = await tx.orders.attempts(order.id)
-        account = await self.accounts.account_for(order.page_id)
-        for attempt in attempts:
-            if attempt.provider_checkout_id and attempt.status in _OPEN:
-                try:
-                    await self.provider.deactivate_checkout(
-                        attempt.provider_checkout_id, account.credentials
-                    )
-                except CartError as exc:
-                    log.info("could not close checkout of order %s: %s", order.id, exc.code)
-                    continue
-                async with self.uow() as tx:
-                    await tx.orders.transition_attempt(
-                        attempt.id, AttemptStatus.EXPIRED, self.clock.now()
-                    )
-
-    # ----------------------------------------------------------------- confirming
-
-    async def check_payment_status(self, order_id: int) -> StoredOrder:
-        """Ask the provider about the order's open checkouts and apply what it says.
-
-        PAID -> the order is paid (once). FAILED -> the order is marked failed but stays
-        payable. EXPIRED, or no payment once the hosted session plus grace is over -> the
-        order expires and its claims go back to the cart. Raises
-        ``PaymentProviderUnavailable`` when the provider cannot be asked; nothing changes then.
-        """
-        order = await self._get(order_id)
-        if order.status not in PAYABLE:
-            return order
-        async with self.uow() as tx:
-            attempts = await tx.orders.attempts(order.id)
-        open_attempts = [a for a in attempts if a.provider_checkout_id and a.status in _OPEN]
-        if open_attempts:
-            account = await self.accounts.account_for(order.page_id)
-            latest_id = attempts[-1].id
-            for attempt in reversed(open_attempts):
-                assert attempt.provider_checkout_id is not None
-                state = await self.provider.get_checkout(
-                    attempt.provider_checkout_id, account.credentials
-                )
-                if not _belongs(state, attempt):
-                    log.warning(
-                        "checkout %s does not match order %s; ignored",
-                        attempt.provider_checkout_id,
-                        order.id,
-                    )
-                    continue
-                status = attempt_status_from_provider(state.status)
-                if status == AttemptStatus.PAID:
-                    await self._mark_paid(order, attempt, state)
-                    return await self._get(order_id)
-                if status in {AttemptStatus.FAILED, AttemptStatus.EXPIRED}:
-                    await self._attempt_ended(order, attempt, status, attempt.id == latest_id)
-        return await self._expire_if_stale(await self._get(order_id))
-
-    async def _mark_paid(
-        self, order: StoredOrder, attempt: StoredAttempt, state: CheckoutState
-    ) -> bool:
-        now = self.clock.now()
-        transaction = next(
-            (t for t in state.transactions if t.status == "SUCCESSFUL"),
-            state.transactions[0] if state.transactions else None,
-        )
-        async with self.uow() as tx:
-            locked = await tx.orders.get(order.id, for_update=True)
-            if locked is None or locked.status not in PAYABLE:
-                # Paid twice through two hosted checkouts: a person must refund one.
-                if (
-                    locked is not None
-                    and locked.status == OrderStatus.PAID
-                    and await tx.orders.transition_attempt(
-                        attempt.id,
-                        AttemptStatus.PAID,
-                        now,
-                        transaction.id if transaction else None,
-                    )
-                ):
-                    await tx.orders.flag_needs_refund(order.id, now)
-                return False
-            if not await tx.orders.transition(order.id, OrderStatus.PAID, now, paid=True):
-                return False
-            await tx.orders.transition_attempt(
-                attempt.id, AttemptStatus.PAID, now, transaction.id if transaction else None
-            )
-            items = await tx.orders.items(order.id)
-            await tx.carts.soft_delete_items(
-                [i.cart_item_id for i in items if i.cart_item_id is not None], order.id, now
-            )
-            await tx.outbox.add(
-                order_paid(order.id, order.total_money.as_str(), order.currency, now)
-            )
-            # Inside the transaction: if the events service cannot confirm, nothing is
-            # recorded and the reconciler tries again.
-            await self.calendar.confirm_entries_for_order(order.id)
-            await self.calendar.confirm_tickets_for_order(order.id)
-        await self.cart.forget_summary(_owner(order))
-        log.info("order %s paid", order.id)
-        return True
-
-    async def _attempt_ended(
-        self, order: StoredOrder, attempt: StoredAttempt, status: AttemptStatus, is_latest: bool
-    ) -> None:
-        now = self.clock.now()
-        async with self.uow() as tx:
-            if status == AttemptStatus.FAILED:
-                changed = await tx.orders.transition_attempt(attempt.id, status, now)
-                if is_latest and (changed or attempt.status == AttemptStatus.FAILED):
-                    await tx.orders.transition(order.id, OrderStatus.FAILED, now)
-            else:
-                await tx.orders.transition_attempt(attempt.id, status, now)
-
-    async def _expire_if_stale(self, order: StoredOrder) -> StoredOrder:
-        if order.status not in PAYABLE:
-            return order
-        async with self.uow() as tx:
-            attempts = await tx.orders.attempts(order.id)
-        latest = attempts[-1] if attempts else None
-        now = self.clock.now()
-        provider_expired = latest is not None and latest.status == AttemptStatus.EXPIRED
-        started = latest.created_at if latest else order.created_at
-        if not provider_expired and not is_stale(started, now):
-            return order
-        async with self.uow() as tx:
-            locked = await tx.orders.get(order.id, for_update=True)
-            if locked is None or not await tx.orders.transition(order.id, OrderStatus.EXPIRED, now):
-                return locked or order
-            for attempt in attempts:
-                if attempt.status in _OPEN:
-                    await tx.orders.transition_attempt(attempt.id, AttemptStatus.EXPIRED, now)
-            await tx.outbox.add(order_expired(order.id, now))
-            await self.calendar.release_for_order(order.id)
-        log.info("order %s expired", order.id)
-        return await self._get(order.id)
-
-    async def _get(self, order_id: int) -> StoredOrder:
+    async def get(self, order_id: int) -> Order:
         async with self.uow() as tx:
             order = await tx.orders.get(order_id)
         if order is None:
             raise OrderNotFound()
+        return order
+
+    async def transact(self, order_id: int, rule: _Rule) -> Order:
+        """Load the aggregate under a row lock, apply one rule, save it with its version and
+        its effects. A paid transition also takes the ordered quantities out of the cart."""
+        for _ in range(5):
+            now = self.clock.now()
+            try:
+                async with self.uow() as tx:
+                    order = await tx.orders.get(order_id, for_update=True)
+                    if order is None:
+                        raise OrderNotFound()
+                    was = order.status
+                    effects = rule(order)
+                    became_paid = order.status == OrderStatus.PAID and was != OrderStatus.PAID
+                    if became_paid:
+                        items = await tx.orders.items(order.id)
+                        await tx.carts.subtract_ordered(
+                            [(i.cart_item_id, i.quantity) for i in items if i.cart_item_id],
+                            order.id,
+                            now,
+                        )
+                    await tx.orders.save(order)
+                    await write_effects(tx, effects, now)
+            except ConcurrentChange:
+                continue
+            if became_paid:
+                log.info("order %s paid", order.id)
+                await self.cart.forget_summary(owner_of(order))
+            if effects:
+                self.on_outbox()
+            return order
+        raise ConcurrentChange(order_id)
+
+    async def _ask(
+        self,
+        order: Order,
+        attempt: PaymentAttempt,
+        call: Callable[[str, PaymentCredentials], Awaitable[T]],
+        checkout_id: str | None = None,
+    ) -> T:
+        """Call the provider about one attempt's checkout with the account it was made with.
+
+        A key the seller has since replaced for the same SumUp account is tried next, so a
+        changed key does not strand the orders made with the old one.
+        """
+        target = checkout_id or attempt.provider_checkout_id
+        assert target is not None
+        candidates = await self.accounts.credentials_for(attempt.account_ref, order.page_id)
+        for n, credentials in enumerate(candidates):
+            try:
+                return await call(target, credentials)
+            except PaymentProviderRejected as exc:
+                if n + 1 < len(candidates) and exc.details.get("provider_status") in {401, 403}:
+                    continue
+                raise
+        raise PaymentProviderUnavailable()  # no candidates: credentials_for raised already
+
+    # ----------------------------------------------------------------- starting
+
+    async def account_for_new_attempt(self, page_id: int | None) -> tuple[AccountRef, str]:
+        """The account a new checkout for the page would be made with (and its prefix).
+
+        Raises ``PaymentProviderUnavailable`` when the page's key cannot be read: never
+        another account."""
+        return await self.accounts.attempt_account(page_id)
+
+    async def begin(self, order_id: int) -> PaymentStart:
+        """Claims are held: the order becomes payable and the payer is sent to its first
+        hosted checkout."""
+        order = await self.get(order_id)
+        account, prefix = await self.account_for_new_attempt(order.page_id)
+        nonce = self.nonce()
+
+        def rule(o: Order) -> None:
+            o.claims_held(self.clock.now())
+            if o.is_payable and not o.attempts:
+                o.start_attempt(
+                    now=self.clock.now(),
+                    valid_for=self.valid_for,
+                    account=account,
+                    prefix=prefix,
+                    nonce=nonce,
+                )
+
+        return await self.resume(await self.transact(order_id, rule))
+
+    async def resume(self, order: Order) -> PaymentStart:
+        """Send the payer to the order's live hosted checkout, making one if needed.
+
+        An attempt whose checkout is not made yet (a double click racing the first, or
+        SumUp failing a moment ago) is created with the same reference, which the provider
+        answers with the same checkout, so there is still one checkout.
+        """
+        if order.status in SETTLED:
+            return PaymentStart(order, self.return_url(order))
+        if not order.is_payable:
+            raise OrderNotPayable(
+                "This order has expired or was cancelled. Please check out again from your cart."
+            )
+        live = order.live_attempt()
+        if live is not None and live.valid_until > self.clock.now():
+            if live.provider_checkout_id is None:
+                return await self._create_checkout(order, live)
+            if live.hosted_url:
+                return PaymentStart(order, live.hosted_url)
+        return await self.pay_again(order.id)
+
+    async def pay_again(self, order_id: int) -> PaymentStart:
+        """A new attempt (a new hosted checkout) for a payable order.
+
+        Asks the provider first, so a payment made a moment ago is found rather than
+        charged twice; closes the open checkout; only then makes a new one. When the old
+        checkout cannot be closed the payer is told to try again: never two live checkouts.
+        """
+        order = await self.check_payment_status(order_id)
+        if order.status in SETTLED:
+            return PaymentStart(order, self.return_url(order))
+        if not order.is_payable:
+            raise OrderNotPayable()
+        closed: list[int] = []
+        for attempt in order.open_attempts():
+            if attempt.provider_checkout_id is None:
+                continue
+            outcome, state = await self._close(order, attempt)
+            if outcome == "answer" and state is not None:
+                order = await self._apply(order.id, [(attempt.id, _answer(state, attempt))])
+                if order.status in SETTLED:
+                    return PaymentStart(order, self.return_url(order))
+            if outcome != "closed":
+                raise PaymentProviderUnavailable(
+                    "We could not close your earlier payment link, so we have not made a new "
+                    "one. Nothing was taken twice; please try again in a minute."
+                )
+            closed.append(attempt.id)
+        account, prefix = await self.account_for_new_attempt(order.page_id)
+        nonce = self.nonce()
+
+        def rule(o: Order) -> None:
+            now = self.clock.now()
+            for attempt_id in closed:
+                o.checkout_closed(attempt_id, now)
+            o.abandon_unsent_attempts(now)
+            o.start_attempt(
+                now=now, valid_for=self.valid_for, account=account, prefix=prefix, nonce=nonce
+            )
+
+        try:
+            order = await self.transact(order.id, rule)
+        except AttemptStillOpen:
+            # Another tab made the new attempt a moment ago: send this payer there too.
+            return await self.resume(await self.get(order.id))
+        latest = order.latest_attempt
+        assert latest is not None
+        return await self._create_checkout(order, latest)
+
+    async def _create_checkout(self, order: Order, attempt: PaymentAttempt) -> PaymentStart:
+        """Make the attempt's hosted checkout. On failure the attempt stays unsent (the same
+        form submitted again retries it with the same reference) and the error propagates;
+        the cart is untouched."""
+        [credentials, *_] = await self.accounts.credentials_for(attempt.account_ref, order.page_id)
+        title = order.page_title or "Rose Ash co-op"
+        request = CheckoutRequest(
+            reference=attempt.reference,
+            amount=Money(attempt.amount, attempt.currency),
+            description=f"{title} order #{order.id}",
+            return_url=self.webhook_url(order),
+            redirect_url=self.return_url(order),
+            valid_until=attempt.valid_until,
+        )
+        hosted = await self.provider.create_checkout(request, credentials)
+        checkout_id, url = hosted.provider_checkout_id, hosted.hosted_url
+        order = await self.transact(
+            order.id,
+            lambda o: o.checkout_created(attempt.id, checkout_id, url, self.clock.now()),
+        )
+        stored = order.attempt(attempt.id)
+        if stored.is_open and stored.provider_checkout_id == checkout_id and stored.hosted_url:
+            return PaymentStart(order, stored.hosted_url)
+        # Closed meanwhile (pay again in another tab): the order page shows what is live.
+        live = order.live_attempt()
+        if live is not None and live.hosted_url:
+            return PaymentStart(order, live.hosted_url)
+        return PaymentStart(order, self.return_url(order))
+
+    # ----------------------------------------------------------------- confirming
+
+    async def check_payment_status(self, order_id: int, checkout_id: str | None = None) -> Order:
+        """Ask the provider about the order's open checkouts (and ``checkout_id``, which a
+        webhook named, whatever its state) and apply what it says; then expire the order if
+        its time is up.
+
+        PAID pays the order once — or revives an expired/cancelled one, or flags a second
+        payment for a refund. FAILED is not final. A checkout the provider will not show is
+        retried later. Raises ``PaymentProviderUnavailable`` when the provider cannot be
+        asked; nothing changes then.
+        """
+        order = await self.get(order_id)
+        targets = [
+            a
+            for a in order.attempts
+            if a.provider_checkout_id
+            and (a.is_open or (checkout_id is not None and a.provider_checkout_id == checkout_id))
+        ]
+        answers: list[tuple[int, CheckoutAnswer | None]] = []
+        failure: CartError | None = None
+        for attempt in sorted(targets, key=lambda a: a.number, reverse=True):
+            try:
+                state = await self._ask(order, attempt, self.provider.get_checkout)
+            except PaymentProviderRejected as exc:
+                log.warning(
+                    "order %s: SumUp will not show checkout of attempt %s (%s)",
+                    order.id,
+                    attempt.number,
+                    exc.details.get("provider_status"),
+                )
+                answers.append((attempt.id, None))
+                continue
+            except PaymentProviderUnavailable as exc:
+                failure = exc
+                continue
+            answers.append((attempt.id, _answer(state, attempt)))
+        if answers:
+            order = await self._apply(order.id, answers)
+        if failure is not None and order.status not in SETTLED:
+            raise failure
+        return await self._expire_if_due(order)
+
+    async def _apply(
+        self, order_id: int, answers: Sequence[tuple[int, CheckoutAnswer | None]]
+    ) -> Order:
+        def rule(o: Order) -> Effects:
+            now = self.clock.now()
+            effects = Effects()
+            for attempt_id, answer in answers:
+                if answer is None:
+                    o.checkout_unreadable(attempt_id, now)
+                else:
+                    effects.extend(o.apply_checkout(attempt_id, answer, now))
+            return effects
+
+        return await self.transact(order_id, rule)
+
+    async def _close(
+        self, order: Order, attempt: PaymentAttempt, checkout_id: str | None = None
+    ) -> tuple[str, CheckoutState | None]:
+        """Close one checkout at the provider. ``closed``; ``answer`` (it was paid, or is
+        otherwise not closable: the state says what it is); or ``unreadable``."""
+        try:
+            state = await self._ask(order, attempt, self.provider.deactivate_checkout, checkout_id)
+        except PaymentProviderRejected:
+            # Refused: paid a moment ago, or the provider cannot find it. Ask which.
+            try:
+                state = await self._ask(order, attempt, self.provider.get_checkout, checkout_id)
+            except PaymentProviderRejected:
+                return "unreadable", None
+        status = attempt_status_from_provider(state.status)
+        if status == AttemptStatus.EXPIRED:
+            return "closed", state
+        return "answer", state
+
+    async def _expire_if_due(self, order: Order) -> Order:
+        if not order.is_due_to_expire(self.clock.now()):
+            return order
+        if order.status == OrderStatus.CLAIMING:
+            # Its process died while claiming: give back whatever it took.
+            return await self.end(order.id, "claims_not_finished")
+        return await self.end(order.id, None)
+
+    async def end(self, order_id: int, cancel_reason: str | None) -> Order:
+        """Expire (``cancel_reason`` None) or cancel an unpaid order: its open checkouts are
+        closed first, and a payment found while closing wins. Raises
+        ``PaymentProviderUnavailable`` when a checkout cannot be closed now."""
+        order = await self.get(order_id)
+        outcomes: list[tuple[int, str]] = []
+        for attempt in order.open_attempts():
+            if attempt.provider_checkout_id is None:
+                continue
+            outcome, state = await self._close(order, attempt)
+            if outcome == "answer" and state is not None:
+                order = await self._apply(order.id, [(attempt.id, _answer(state, attempt))])
+                if order.status in SETTLED:
+                    return order
+                raise PaymentProviderUnavailable(
+                    operation="deactivate_checkout",
+                    provider_message=f"checkout of order {order.id} could not be closed",
+                )
+            outcomes.append((attempt.id, outcome))
+
+        def rule(o: Order) -> Effects:
+            now = self.clock.now()
+            for attempt_id, outcome in outcomes:
+                if outcome == "closed":
+                    o.checkout_closed(attempt_id, now)
+                else:
+                    o.checkout_unreadable(attempt_id, now)
+            if cancel_reason is None:
+                return o.expire(now)
+            return o.cancel(cancel_reason, now)
+
+        order = await self.transact(order_id, rule)
+        log.info("order %s %s", order.id, order.status.value)
         return order
 
     # ----------------------------------------------------------------- reconciling
@@ -311,39 +448,223 @@ class PaymentService:
     async def reconcile(
         self, *, every: timedelta = timedelta(seconds=20), batch: int = 50
     ) -> ReconcileReport:
-        """One pass over payable orders not checked for ``every``.
-
-        Several workers may run this at once: each claims its own orders with
-        ``FOR UPDATE SKIP LOCKED`` and stamps them, so no order is asked about twice.
-        """
+        """One pass over the orders to watch: unpaid ones, and any whose checkout could still
+        take money. Several workers may run this at once: each claims its own orders with
+        ``FOR UPDATE SKIP LOCKED`` and pushes their next look ahead, so no order is asked
+        about twice. Unreadable checkouts are looked at with a growing backoff."""
         now = self.clock.now()
         async with self.uow() as tx:
-            due = await tx.orders.claim_payable_for_reconcile(now - every, batch)
-            for order in due:
-                await tx.orders.touch(order.id, now)
+            due = await tx.orders.claim_due_for_check(now, every, batch)
         paid = expired = errors = 0
-        for order in due:
+        for order_id in due:
+            failed = False
             try:
-                after = await self.check_payment_status(order.id)
+                after = await self.check_payment_status(order_id)
             except CartError as exc:
+                failed = True
                 errors += 1
-                log.warning("reconcile: order %s: %s", order.id, exc.code)
-                continue
-            paid += after.status == OrderStatus.PAID
-            expired += after.status == OrderStatus.EXPIRED
+                log.warning("reconcile: order %s: %s", order_id, exc.code)
+            else:
+                paid += after.status == OrderStatus.PAID
+                expired += after.status == OrderStatus.EXPIRED
+                failed = any(a.unreadable_since is not None for a in after.open_attempts())
+            async with self.uow() as tx:
+                failures = await tx.orders.check_failures(order_id)
+                if failed:
+                    failures += 1
+                    wait = min(every * (2 ** min(failures, 16)), MAX_BACKOFF)
+                    await tx.orders.schedule_check(order_id, self.clock.now() + wait, failures)
+                elif failures:
+                    await tx.orders.schedule_check(order_id, self.clock.now() + every, 0)
         return ReconcileReport(len(due), paid, expired, errors)
 
+    # ----------------------------------------------------------------- refunds
 
-def _belongs(state: CheckoutState, attempt: StoredAttempt) -> bool:
-    """The provider's checkout is the one we made for this attempt, for this amount."""
-    if state.reference and attempt.reference and state.reference != attempt.reference:
-        return False
-    if state.currency and state.currency.upper() != attempt.currency:
-        return False
-    return state.amount is None or quantize(state.amount, attempt.currency) == attempt.amount
+    async def refund(
+        self, order_id: int, amount: Decimal | None, requested_by: str | None
+    ) -> Order:
+        """Refund a paid order (all that is left, or ``amount``) through the provider, with
+        the account each payment was made with. Refused by the provider: the order is as it
+        was and the error propagates. The provider not answering: the refund is recorded as
+        unconfirmed and the order flagged for a person (it may or may not have happened)."""
+        now = self.clock.now()
+        async with self.uow() as tx:
+            order = await tx.orders.get(order_id, for_update=True)
+            if order is None:
+                raise OrderNotFound()
+            in_flight = [r for r in await tx.orders.refunds(order_id) if r.status != "failed"]
+            wanted = order.check_refund(amount, reserved=_pending(in_flight))
+            pieces = _allocate(order, wanted, in_flight)
+            refund_ids = [
+                await tx.orders.add_refund(
+                    order.id, attempt.id, piece, order.currency, requested_by, now
+                )
+                for attempt, piece in pieces
+            ]
+        done = Decimal(0)
+        failure: CartError | None = None
+        unconfirmed = False
+        results: list[tuple[int, str, str | None]] = []
+        for (attempt, piece), refund_id in zip(pieces, refund_ids, strict=True):
+            if failure is not None:
+                results.append((refund_id, "failed", "not tried after an earlier failure"))
+                continue
+            try:
+                await self._refund_one(order, attempt, piece)
+            except PaymentProviderRejected as exc:
+                failure = exc
+                results.append((refund_id, "failed", str(exc.details.get("provider_message"))))
+            except PaymentProviderUnavailable as exc:
+                failure, unconfirmed = exc, True
+                results.append((refund_id, "unconfirmed", exc.message))
+            else:
+                done += piece
+                results.append((refund_id, "done", None))
+
+        def rule(o: Order) -> Effects:
+            effects = Effects()
+            if done:
+                effects.extend(o.refunded_by(done, self.clock.now()))
+            if unconfirmed:
+                o.refund_unconfirmed(self.clock.now())
+            return effects
+
+        async with self.uow() as tx:
+            for refund_id, status, error in results:
+                await tx.orders.finish_refund(refund_id, status, self.clock.now(), error)
+        order = await self.transact(order_id, rule)
+        if failure is not None:
+            raise failure
+        log.info("order %s refunded %s", order.id, Money(done, order.currency).as_str())
+        return order
+
+    async def _refund_one(self, order: Order, attempt: PaymentAttempt, amount: Decimal) -> None:
+        assert attempt.transaction_id is not None
+        transaction_id = attempt.transaction_id
+        money = Money(amount, order.currency)
+
+        async def call(_: str, credentials: PaymentCredentials) -> None:
+            await self.provider.refund(transaction_id, money, credentials)
+
+        await self._ask(order, attempt, call, checkout_id=transaction_id)
+
+    async def refunds(self, order_id: int) -> list[StoredRefund]:
+        async with self.uow() as tx:
+            return await tx.orders.refunds(order_id)
+
+    # ----------------------------------------------------------------- commands
+
+    async def run_command(self, record: OutboxRecord) -> None:
+        """Carry out one command from the outbox. Idempotent: the relay runs each at least
+        once. Raises when it should be tried again later."""
+        command = CommandType(record.type)
+        order_id = record.order_id
+        assert order_id is not None
+        if command == CommandType.CONFIRM_CLAIMS:
+            await self.calendar.confirm_entries_for_order(order_id)
+            await self.calendar.confirm_tickets_for_order(order_id)
+        elif command == CommandType.RELEASE_CLAIMS:
+            await self.calendar.release_for_order(order_id)
+        elif command == CommandType.RECLAIM_CLAIMS:
+            await self._reclaim(order_id)
+        elif command == CommandType.CLOSE_CHECKOUT:
+            await self._close_command(
+                order_id, int(record.payload["attempt_id"]), str(record.payload["checkout_id"])
+            )
+
+    async def _reclaim(self, order_id: int) -> None:
+        """A late payment revived the order: take its bookings and tickets again and confirm
+        them; when they are gone, the payer must be refunded."""
+        order = await self.get(order_id)
+        owner = owner_of(order)
+        try:
+            await self.calendar.claim_entries_for_order(order.id, owner, order.page_id)
+            if order.user_id is not None:
+                await self.calendar.claim_tickets_for_order(order.id, order.user_id, order.page_id)
+        except SoldOut:
+            await self.calendar.release_for_order(order.id)
+            await self.transact(order.id, lambda o: o.claims_lost(self.clock.now()))
+            log.warning("order %s paid late, but its claims are gone: flagged", order.id)
+            return
+        await self.calendar.confirm_entries_for_order(order.id)
+        await self.calendar.confirm_tickets_for_order(order.id)
+
+    async def _close_command(self, order_id: int, attempt_id: int, checkout_id: str) -> None:
+        order = await self.get(order_id)
+        attempt = order.attempt(attempt_id)
+        ours = attempt.provider_checkout_id == checkout_id
+        if ours and not attempt.is_open:
+            return
+        outcome, state = await self._close(order, attempt, checkout_id)
+        if outcome == "unreadable":
+            raise PaymentProviderUnavailable(
+                provider_message=f"checkout {checkout_id} could not be closed or read"
+            )
+        if ours:
+            answer = _answer(state, attempt) if state is not None else None
+            if outcome == "closed" or answer is None:
+                await self.transact(
+                    order_id, lambda o: o.checkout_closed(attempt_id, self.clock.now())
+                )
+            else:
+                await self._apply(order_id, [(attempt_id, answer)])
+        elif state is not None and attempt_status_from_provider(state.status) == AttemptStatus.PAID:
+            # A stray second checkout for one attempt took money: a person refunds it.
+            await self.transact(order_id, lambda o: o.paid_twice(self.clock.now()))
+        elif outcome != "closed":
+            raise PaymentProviderUnavailable(
+                provider_message=f"checkout {checkout_id} is still open"
+            )
 
 
-def _owner(order: StoredOrder) -> CartIdentity:
-    if order.user_id is not None:
-        return CartIdentity(user_id=order.user_id)
-    return CartIdentity(session_id=order.session_id)
+def _answer(state: CheckoutState, attempt: PaymentAttempt) -> CheckoutAnswer:
+    """What the provider's checkout means for the attempt; a checkout that is not the one
+    made for this attempt (reference, amount, currency, merchant) is never a payment."""
+    matches = (
+        state.reference == attempt.reference
+        and (state.currency or "").upper() == attempt.currency
+        and state.amount is not None
+        and quantize(state.amount, attempt.currency) == attempt.amount
+        and (
+            not state.merchant_code
+            or not attempt.merchant_code
+            or state.merchant_code == attempt.merchant_code
+        )
+    )
+    status = attempt_status_from_provider(state.status)
+    transaction = next(
+        (t for t in state.transactions if t.status.upper() == "SUCCESSFUL"),
+        state.transactions[0] if state.transactions else None,
+    )
+    return CheckoutAnswer(status, transaction.id if transaction else None, matches)
+
+
+def _pending(refunds: Sequence[StoredRefund]) -> Decimal:
+    """Refunds asked for but not (yet) known to be done still hold their amount."""
+    return sum((r.amount for r in refunds if r.status in {"requested", "unconfirmed"}), Decimal(0))
+
+
+def _allocate(
+    order: Order, wanted: Decimal, refunds: Sequence[StoredRefund]
+) -> list[tuple[PaymentAttempt, Decimal]]:
+    """Split a refund over the order's payments, newest first (an order paid twice is
+    refunded from the second payment first)."""
+    used: dict[int, Decimal] = {}
+    for refund in refunds:
+        used[refund.attempt_id] = used.get(refund.attempt_id, Decimal(0)) + refund.amount
+    pieces: list[tuple[PaymentAttempt, Decimal]] = []
+    left = wanted
+    for attempt in sorted(order.attempts, key=lambda a: a.number, reverse=True):
+        if left <= 0:
+            break
+        if attempt.status != AttemptStatus.PAID or not attempt.transaction_id:
+            continue
+        room = attempt.amount - used.get(attempt.id, Decimal(0))
+        if room <= 0:
+            continue
+        piece = min(room, left)
+        pieces.append((attempt, piece))
+        left -= piece
+    if left > 0:
+        raise NotRefundable("SumUp has no payment of this order left to refund.")
+    return pieces

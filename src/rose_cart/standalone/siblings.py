@@ -4,6 +4,7 @@ HTTP clients of the real services."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rose_cart.domain.errors import SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
@@ -95,3 +96,20 @@ class ReferenceCalendar:
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
         return None
+
+
+class ReferenceSubscriber:
+    """Stands for the federation service's inbox: keeps what it received, once per id.
+
+    ``down`` makes it refuse deliveries, as an unreachable inbox would."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, dict[str, Any]] = {}
+        self.deliveries = 0
+        self.down = False
+
+    async def deliver(self, activity: dict[str, Any]) -> None:
+        if self.down:
+            raise SiblingUnavailable("The activity inbox is not answering.")
+        self.deliveries += 1
+        self.received.setdefault(str(activity["id"]), activity)

@@ -10,6 +10,7 @@ from quart import current_app, request, session
 
 from rose_cart.domain.errors import CsrfFailed
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.services.admin import Admin
 from rose_cart.services.container import Services
 
 
@@ -24,6 +25,13 @@ def identity() -> CartIdentity:
     return CartIdentity(
         user_id=int(uid) if uid is not None else None, session_id=str(sid) if sid else None
     )
+
+
+def admin() -> Admin:
+    """The visitor as an admin would be named (whether they are one is the service's call)."""
+    uid = session.get("uid")
+    name = session.get("username")
+    return Admin(int(uid) if uid is not None else None, str(name) if name else None)
 
 
 def ensure_identity() -> CartIdentity:

@@ -9,12 +9,15 @@ from rose_cart.bootstrap import Overrides, build_services
 from rose_cart.config import Settings
 from rose_cart.services.container import Services
 from tests.fakes import (
+    VIOLATIONS,
     FakeBlog,
     FakeCache,
     FakeCalendar,
     FakeClock,
     FakeMarket,
     FakePaymentProvider,
+    FakeSubscriber,
+    GuardedUnitOfWorkFactory,
     product,
 )
 
@@ -35,15 +38,21 @@ class Harness:
     cache: FakeCache
     clock: FakeClock
     payments: FakePaymentProvider
+    subscriber: FakeSubscriber
     database_url: str
+
+    async def relay(self) -> None:
+        """Run the outbox until nothing is due, as the worker does."""
+        await self.services.relay.run_until_idle()
 
 
 @pytest.fixture
 async def harness(database_url: str) -> AsyncIterator[Harness]:
     market, calendar, cache, clock = FakeMarket(CATALOG), FakeCalendar(), FakeCache(), FakeClock()
-    payments = FakePaymentProvider()
+    payments, subscriber = FakePaymentProvider(), FakeSubscriber()
+    VIOLATIONS.clear()
     services = build_services(
-        Settings(database_url=database_url, migrate_on_start=False),
+        Settings(database_url=database_url, migrate_on_start=False, admin_users="admin,7"),
         Overrides(
             market=market,
             blog=FakeBlog(),
@@ -51,7 +60,10 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
             cache=cache,
             clock=clock,
             payments=payments,
+            subscriber=subscriber,
+            wrap_uow=GuardedUnitOfWorkFactory,
         ),
     )
-    yield Harness(services, market, calendar, cache, clock, payments, database_url)
+    yield Harness(services, market, calendar, cache, clock, payments, subscriber, database_url)
     await services.aclose()
+    assert VIOLATIONS == [], f"remote calls inside a transaction: {VIOLATIONS}"

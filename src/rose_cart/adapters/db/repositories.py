@@ -6,9 +6,8 @@ import functools
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, select, text, update
@@ -23,24 +22,30 @@ from rose_cart.adapters.db.tables import (
     outbox,
     page_configs,
     payment_attempts,
+    refunds,
 )
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import quantize
 from rose_cart.domain.order import (
+    DEFAULT_VALID_FOR,
+    OPEN_ATTEMPT,
     PAYABLE,
     AttemptStatus,
+    Command,
+    Order,
     OrderStatus,
-    attempt_sources,
-    order_sources,
+    PaymentAttempt,
 )
 from rose_cart.ports import (
+    AdminOrderFilter,
+    ConcurrentChange,
     NewOrderItem,
-    StoredAttempt,
+    OutboxRecord,
     StoredCartItem,
-    StoredOrder,
     StoredOrderItem,
     StoredPageConfig,
+    StoredRefund,
 )
 
 if TYPE_CHECKING:
@@ -200,19 +205,28 @@ class SqlCartRepository:
             merged += 1
         return merged
 
-    async def soft_delete_items(self, item_ids: Sequence[int], order_id: int, now: datetime) -> int:
-        if not item_ids:
-            return 0
-        result = await self.conn.execute(
-            update(cart_items)
-            .where(cart_items.c.id.in_(list(item_ids)), cart_items.c.deleted_at.is_(None))
-            .values(deleted_at=now, updated_at=now, order_id=order_id)
-        )
-        return int(result.rowcount)
+    async def subtract_ordered(
+        self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
+    ) -> int:
+        deleted = 0
+        for item_id, quantity in lines:
+            live = (cart_items.c.id == item_id) & cart_items.c.deleted_at.is_(None)
+            await self.conn.execute(
+                update(cart_items)
+                .where(live, cart_items.c.quantity > quantity)
+                .values(quantity=cart_items.c.quantity - quantity, updated_at=now)
+            )
+            result = await self.conn.execute(
+                update(cart_items)
+                .where(live, cart_items.c.quantity <= quantity)
+                .values(deleted_at=now, updated_at=now, order_id=order_id)
+            )
+            deleted += int(result.rowcount)
+        return deleted
 
 
-def _order(row: Row[Any]) -> StoredOrder:
-    return StoredOrder(
+def _order(row: Row[Any], attempts: list[PaymentAttempt] | None = None) -> Order:
+    return Order(
         id=row.id,
         status=OrderStatus(row.status),
         user_id=row.user_id,
@@ -229,23 +243,68 @@ def _order(row: Row[Any]) -> StoredOrder:
         updated_at=row.updated_at,
         paid_at=row.paid_at,
         needs_refund=bool(row.needs_refund),
+        attention=row.attention,
+        refunded=quantize(row.refunded or 0, row.currency),
+        version=row.version,
+        attempts=attempts if attempts is not None else [],
     )
 
 
-def _attempt(row: Row[Any]) -> StoredAttempt:
-    return StoredAttempt(
+def _attempt(row: Row[Any]) -> PaymentAttempt:
+    return PaymentAttempt(
         id=row.id,
         order_id=row.order_id,
+        number=row.number,
         status=AttemptStatus(row.status),
         amount=quantize(row.amount, row.currency),
         currency=row.currency,
-        reference=row.reference,
+        reference=row.reference or "",
+        account=row.account,
+        merchant_code=row.merchant_code,
         provider_checkout_id=row.provider_checkout_id,
         hosted_url=row.hosted_url,
         transaction_id=row.transaction_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        # Attempts made before attempts had an end were SumUp's 30-minute sessions.
+        valid_until=row.valid_until or row.created_at + DEFAULT_VALID_FOR,
+        unreadable_since=row.unreadable_since,
+        key_token=row.api_key_encrypted,
     )
+
+
+def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "status": attempt.status.value,
+        "reference": attempt.reference or None,
+        "provider_checkout_id": attempt.provider_checkout_id,
+        "hosted_url": attempt.hosted_url,
+        "transaction_id": attempt.transaction_id,
+        "valid_until": attempt.valid_until,
+        "unreadable_since": attempt.unreadable_since,
+        "updated_at": attempt.updated_at,
+    }
+
+
+def _refund(row: Row[Any]) -> StoredRefund:
+    return StoredRefund(
+        id=row.id,
+        order_id=row.order_id,
+        attempt_id=row.attempt_id,
+        amount=quantize(row.amount, row.currency),
+        currency=row.currency,
+        status=row.status,
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        error=row.error,
+    )
+
+
+#: Orders the reconciler watches: unpaid ones, and any with a checkout that could still
+#: take money (an unreadable one of an expired order, say).
+_WATCHED_STATUSES = [s.value for s in PAYABLE | {OrderStatus.CLAIMING}]
+_OPEN_ATTEMPTS = [s.value for s in OPEN_ATTEMPT]
 
 
 class SqlOrderRepository:
@@ -266,10 +325,10 @@ class SqlOrderRepository:
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
-    ) -> StoredOrder | None:
+    ) -> Order | None:
         owner = identity.owner()
         stmt = _insert_for(self.conn, orders).values(
-            status=OrderStatus.PENDING.value,
+            status=OrderStatus.CLAIMING.value,
             user_id=owner.user_id,
             session_id=owner.session_id,
             page_id=page_id,
@@ -281,6 +340,9 @@ class SqlOrderRepository:
             idempotency_key=idempotency_key,
             cart_fingerprint=cart_fingerprint,
             needs_refund=False,
+            refunded=0,
+            version=0,
+            check_failures=0,
             created_at=now,
             updated_at=now,
         )
@@ -312,41 +374,95 @@ class SqlOrderRepository:
             )
         return _order(row)
 
-    async def get(self, order_id: int, *, for_update: bool = False) -> StoredOrder | None:
+    async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         stmt = select(orders).where(orders.c.id == order_id)
         if for_update:
             stmt = stmt.with_for_update()
         row = (await self.conn.execute(stmt)).first()
-        return None if row is None else _order(row)
+        if row is None:
+            return None
+        attempt_rows = await self.conn.execute(
+            select(payment_attempts)
+            .where(payment_attempts.c.order_id == order_id)
+            .order_by(payment_attempts.c.number)
+        )
+        return _order(row, [_attempt(r) for r in attempt_rows])
 
-    async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> StoredOrder | None:
+    async def save(self, order: Order) -> None:
+        result = await self.conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.version == order.version)
+            .values(
+                status=order.status.value,
+                paid_at=order.paid_at,
+                needs_refund=order.needs_refund,
+                attention=order.attention,
+                refunded=order.refunded,
+                updated_at=order.updated_at,
+                version=order.version + 1,
+            )
+        )
+        if not result.rowcount:
+            raise ConcurrentChange(order.id)
+        order.version += 1
+        for attempt in order.attempts:
+            if attempt.id == 0:
+                row = (
+                    await self.conn.execute(
+                        insert(payment_attempts)
+                        .values(
+                            order_id=order.id,
+                            number=attempt.number,
+                            amount=attempt.amount,
+                            currency=attempt.currency,
+                            account=attempt.account,
+                            merchant_code=attempt.merchant_code,
+                            api_key_encrypted=attempt.key_token,
+                            created_at=attempt.created_at,
+                            **_attempt_values(attempt),
+                        )
+                        .returning(payment_attempts.c.id)
+                    )
+                ).one()
+                attempt.id = int(row.id)
+            else:
+                await self.conn.execute(
+                    update(payment_attempts)
+                    .where(
+                        payment_attempts.c.id == attempt.id,
+                        payment_attempts.c.order_id == order.id,
+                    )
+                    .values(**_attempt_values(attempt))
+                )
+
+    async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> Order | None:
         row = (
             await self.conn.execute(
-                select(orders).where(
+                select(orders.c.id).where(
                     _owned_by(orders, identity.owner()), orders.c.idempotency_key == key
                 )
             )
         ).first()
-        return None if row is None else _order(row)
+        return None if row is None else await self.get(row.id)
 
     async def find_payable_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
-    ) -> StoredOrder | None:
+    ) -> Order | None:
         row = (
             await self.conn.execute(
-                select(orders)
+                select(orders.c.id)
                 .where(
                     _owned_by(orders, identity.owner()),
                     orders.c.cart_fingerprint == fingerprint,
-                    orders.c.status.in_([s.value for s in PAYABLE]),
+                    orders.c.status.in_(_WATCHED_STATUSES),
                 )
                 .order_by(orders.c.id.desc())
                 .limit(1)
             )
         ).first()
-        return None if row is None else _order(row)
+        return None if row is None else await self.get(row.id)
 
-    async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[StoredOrder]:
+    async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[Order]:
         rows = await self.conn.execute(
             select(orders)
             .where(_owned_by(orders, identity.owner()))
@@ -366,107 +482,105 @@ class SqlOrderRepository:
             for r in rows
         ]
 
-    async def transition(
-        self, order_id: int, target: OrderStatus, now: datetime, *, paid: bool = False
-    ) -> bool:
-        values: dict[str, Any] = {"status": target.value, "updated_at": now}
-        if paid:
-            values["paid_at"] = now
-        return await self._guarded(orders, order_id, order_sources(target), values)
+    async def claim_due_for_check(self, now: datetime, lease: timedelta, limit: int) -> list[int]:
+        open_attempt = (
+            select(payment_attempts.c.id)
+            .where(
+                payment_attempts.c.order_id == orders.c.id,
+                payment_attempts.c.status.in_(_OPEN_ATTEMPTS),
+                payment_attempts.c.provider_checkout_id.is_not(None),
+            )
+            .exists()
+        )
+        due = orders.c.next_check_at.is_(None) | (orders.c.next_check_at <= now)
+        stmt = (
+            select(orders.c.id)
+            .where(due, orders.c.status.in_(_WATCHED_STATUSES) | open_attempt)
+            .order_by(orders.c.next_check_at.nulls_first(), orders.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=orders)
+        )
+        ids = [int(r.id) for r in await self.conn.execute(stmt)]
+        if ids:
+            await self.conn.execute(
+                update(orders).where(orders.c.id.in_(ids)).values(next_check_at=now + lease)
+            )
+        return ids
 
-    async def create_attempt(
-        self, order_id: int, amount: Decimal, currency: str, now: datetime
-    ) -> StoredAttempt:
+    async def schedule_check(self, order_id: int, at: datetime, failures: int) -> None:
+        await self.conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(next_check_at=at, check_failures=failures)
+        )
+
+    async def check_failures(self, order_id: int) -> int:
+        row = (
+            await self.conn.execute(select(orders.c.check_failures).where(orders.c.id == order_id))
+        ).first()
+        return int(row.check_failures) if row else 0
+
+    async def admin_list(self, query: AdminOrderFilter) -> list[Order]:
+        stmt = select(orders).order_by(orders.c.id.desc()).limit(query.limit)
+        if query.status is not None:
+            stmt = stmt.where(orders.c.status == query.status.value)
+        if query.page_slug is not None:
+            if query.page_slug == "":
+                stmt = stmt.where(orders.c.page_slug.is_(None))
+            else:
+                stmt = stmt.where(orders.c.page_slug == query.page_slug)
+        if query.needs_attention:
+            parked = (
+                select(outbox.c.id)
+                .where(outbox.c.order_id == orders.c.id, outbox.c.status == "parked")
+                .exists()
+            )
+            stmt = stmt.where(
+                orders.c.needs_refund.is_(True) | orders.c.attention.is_not(None) | parked
+            )
+        return [_order(r) for r in await self.conn.execute(stmt)]
+
+    async def add_refund(
+        self,
+        order_id: int,
+        attempt_id: int,
+        amount: Decimal,
+        currency: str,
+        requested_by: str | None,
+        now: datetime,
+    ) -> int:
         row = (
             await self.conn.execute(
-                insert(payment_attempts)
+                insert(refunds)
                 .values(
                     order_id=order_id,
-                    status=AttemptStatus.CREATED.value,
+                    attempt_id=attempt_id,
                     amount=amount,
                     currency=currency,
+                    status="requested",
+                    requested_by=requested_by,
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(*payment_attempts.c)
+                .returning(refunds.c.id)
             )
         ).one()
-        return _attempt(row)
+        return int(row.id)
 
-    async def set_attempt_checkout(
-        self,
-        attempt_id: int,
-        reference: str,
-        provider_checkout_id: str,
-        hosted_url: str,
-        now: datetime,
+    async def finish_refund(
+        self, refund_id: int, status: str, now: datetime, error: str | None = None
     ) -> None:
         await self.conn.execute(
-            update(payment_attempts)
-            .where(
-                payment_attempts.c.id == attempt_id,
-                # Two workers resuming one attempt get the same checkout; keep the first.
-                payment_attempts.c.provider_checkout_id.is_(None),
-            )
-            .values(
-                reference=reference,
-                provider_checkout_id=provider_checkout_id,
-                hosted_url=hosted_url,
-                updated_at=now,
-            )
+            update(refunds)
+            .where(refunds.c.id == refund_id)
+            .values(status=status, error=error, updated_at=now)
         )
-        await self.transition_attempt(attempt_id, AttemptStatus.PENDING, now)
 
-    async def transition_attempt(
-        self,
-        attempt_id: int,
-        target: AttemptStatus,
-        now: datetime,
-        transaction_id: str | None = None,
-    ) -> bool:
-        values: dict[str, Any] = {"status": target.value, "updated_at": now}
-        if transaction_id:
-            values["transaction_id"] = transaction_id
-        return await self._guarded(payment_attempts, attempt_id, attempt_sources(target), values)
-
-    async def _guarded(
-        self, table: Any, row_id: int, sources: frozenset[StrEnum], values: dict[str, Any]
-    ) -> bool:
-        """``UPDATE … WHERE id = :id AND status IN (legal sources)``: a repeated or racing
-        transition changes nothing the second time."""
-        result = await self.conn.execute(
-            update(table)
-            .where(table.c.id == row_id, table.c.status.in_([s.value for s in sources]))
-            .values(**values)
-        )
-        return bool(result.rowcount)
-
-    async def attempts(self, order_id: int) -> list[StoredAttempt]:
+    async def refunds(self, order_id: int) -> list[StoredRefund]:
         rows = await self.conn.execute(
-            select(payment_attempts)
-            .where(payment_attempts.c.order_id == order_id)
-            .order_by(payment_attempts.c.id)
+            select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.id)
         )
-        return [_attempt(r) for r in rows]
-
-    async def claim_payable_for_reconcile(
-        self, older_than: datetime, limit: int
-    ) -> list[StoredOrder]:
-        due = (orders.c.checked_at.is_(None)) | (orders.c.checked_at < older_than)
-        stmt = (
-            select(orders)
-            .where(orders.c.status.in_([s.value for s in PAYABLE]), due)
-            .order_by(orders.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = (await self.conn.execute(stmt)).all()
-        return [_order(r) for r in rows]
-
-    async def flag_needs_refund(self, order_id: int, now: datetime) -> None:
-        await self.conn.execute(
-            update(orders).where(orders.c.id == order_id).values(needs_refund=True, updated_at=now)
-        )
+        return [_refund(r) for r in rows]
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
         result = await self.conn.execute(
@@ -475,11 +589,6 @@ class SqlOrderRepository:
             .values(user_id=user_id, updated_at=now)
         )
         return int(result.rowcount)
-
-    async def touch(self, order_id: int, now: datetime) -> None:
-        await self.conn.execute(
-            update(orders).where(orders.c.id == order_id).values(checked_at=now)
-        )
 
 
 class SqlPageConfigRepository:
@@ -536,24 +645,58 @@ class SqlPageConfigRepository:
         return stored
 
 
+def _record(row: Row[Any]) -> OutboxRecord:
+    return OutboxRecord(
+        id=row.id,
+        kind=row.kind,
+        type=row.type,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        order_id=row.order_id,
+        payload=json.loads(row.payload),
+        published=row.published,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        done_at=row.delivered_at,
+    )
+
+
 class SqlOutboxRepository:
     def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
 
-    async def add(self, activity: Activity) -> str:
-        activity_id = str(uuid.uuid4())
+    async def _insert(self, **values: Any) -> str:
+        record_id = str(uuid.uuid4())
         await self.conn.execute(
-            insert(outbox).values(
-                id=activity_id,
-                type=activity.type,
-                object_type=activity.object_type,
-                object_id=activity.object_id,
-                payload=json.dumps(activity.payload, sort_keys=True),
-                published=activity.published,
-                attempts=0,
-            )
+            insert(outbox).values(id=record_id, status="pending", attempts=0, **values)
         )
-        return activity_id
+        return record_id
+
+    async def add(self, activity: Activity, order_id: int | None = None) -> str:
+        return await self._insert(
+            kind="activity",
+            order_id=order_id,
+            type=activity.type,
+            object_type=activity.object_type,
+            object_id=activity.object_id,
+            payload=json.dumps(activity.payload, sort_keys=True),
+            published=activity.published,
+            next_attempt_at=activity.published,
+        )
+
+    async def add_command(self, command: Command, now: datetime) -> str:
+        return await self._insert(
+            kind="command",
+            order_id=command.order_id,
+            type=command.type.value,
+            object_type="rose:Order",
+            object_id=str(command.order_id),
+            payload=json.dumps(command.payload, sort_keys=True),
+            published=now,
+            next_attempt_at=now,
+        )
 
     async def count(self, type_: str, object_id: str) -> int:
         result = await self.conn.execute(
@@ -562,3 +705,59 @@ class SqlOutboxRepository:
             .where(outbox.c.type == type_, outbox.c.object_id == object_id)
         )
         return int(result.scalar_one())
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[OutboxRecord]:
+        stmt = (
+            select(outbox.c.id)
+            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.next_attempt_at, outbox.c.published)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [r.id for r in await self.conn.execute(stmt)]
+        if not ids:
+            return []
+        rows = await self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(next_attempt_at=now + lease, attempts=outbox.c.attempts + 1)
+            .returning(*outbox.c)
+        )
+        return sorted((_record(r) for r in rows), key=lambda r: (r.published, r.id))
+
+    async def finish(self, record_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == record_id, outbox.c.status == "pending")
+            .values(status="done", delivered_at=now, last_error=None)
+        )
+
+    async def retry_later(self, record_id: str, error: str, at: datetime) -> None:
+        await self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == record_id, outbox.c.status == "pending")
+            .values(next_attempt_at=at, last_error=error[:2000])
+        )
+
+    async def park(self, record_id: str, error: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == record_id, outbox.c.status == "pending")
+            .values(status="parked", last_error=error[:2000], next_attempt_at=None)
+        )
+
+    async def unpark(self, record_id: str, now: datetime) -> bool:
+        result = await self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == record_id, outbox.c.status == "parked")
+            .values(status="pending", attempts=0, next_attempt_at=now)
+        )
+        return bool(result.rowcount)
+
+    async def for_order(self, order_id: int) -> list[OutboxRecord]:
+        rows = await self.conn.execute(
+            select(outbox)
+            .where(outbox.c.order_id == order_id)
+            .order_by(outbox.c.published, outbox.c.id)
+        )
+        return [_record(r) for r in rows]

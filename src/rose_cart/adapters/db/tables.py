@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -78,11 +79,18 @@ orders = Table(
     Column("idempotency_key", String(128), nullable=True),
     Column("cart_fingerprint", String(64), nullable=True),
     Column("needs_refund", Boolean, nullable=False, server_default=text("false")),
+    # Why a person must look at the order (see domain.order.Attention), or NULL.
+    Column("attention", String(64), nullable=True),
+    Column("refunded", MONEY, nullable=False, server_default=text("0")),
+    # The aggregate's version: every save is ``UPDATE … WHERE version = :v``.
+    Column("version", Integer, nullable=False, server_default=text("0")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("paid_at", UTCDateTime(), nullable=True),
-    # When the reconciler last asked the provider about this order.
-    Column("checked_at", UTCDateTime(), nullable=True),
+    # When the reconciler should next ask the provider about this order, and how many
+    # answers in a row were unreadable (its backoff).
+    Column("next_check_at", UTCDateTime(), nullable=True),
+    Column("check_failures", Integer, nullable=False, server_default=text("0")),
     # A double click (same key, same owner) meets here and becomes one order.
     Index(
         "uq_orders_user_idempotency",
@@ -124,6 +132,7 @@ payment_attempts = Table(
     Column(
         "order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
     ),
+    Column("number", Integer, nullable=False, server_default=text("1")),
     Column("status", String(32), nullable=False),
     Column("amount", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
@@ -131,6 +140,33 @@ payment_attempts = Table(
     Column("provider_checkout_id", String(100), nullable=True, index=True),
     Column("hosted_url", Text, nullable=True),
     Column("transaction_id", String(100), nullable=True),
+    # The SumUp account the checkout was made with ("site" or "page:<id>"), its merchant
+    # code and its API key (encrypted): checks, closing and refunds use these, whatever
+    # the page's settings say later.
+    Column("account", String(32), nullable=False, server_default=text("'site'")),
+    Column("merchant_code", String(64), nullable=False, server_default=text("''")),
+    Column("api_key_encrypted", Text, nullable=True),
+    Column("valid_until", UTCDateTime(), nullable=True),
+    Column("unreadable_since", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("order_id", "number", name="uq_payment_attempts_order_number"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("attempt_id", Integer, ForeignKey("payment_attempts.id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # requested (SumUp being asked) | done | failed (SumUp said no) | unconfirmed
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(100), nullable=True),
+    Column("error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -151,15 +187,19 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False, server_default=text("'activity'")),
+    Column("order_id", Integer, nullable=True, index=True),
     Column("type", String(64), nullable=False),
     Column("object_type", String(64), nullable=False),
     Column("object_id", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     Column("published", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime(), nullable=True),
+    # pending | done | parked (kept failing: an admin looks)
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
-    Index("ix_outbox_undelivered", "delivered_at", "next_attempt_at"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_object", "type", "object_id"),
 )

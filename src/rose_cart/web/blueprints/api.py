@@ -8,10 +8,16 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, jsonify, request
 
 from rose_cart.domain.errors import BadInput, CartError
-from rose_cart.web.context import ensure_identity, identity, services
+from rose_cart.services.admin import parse_filter
+from rose_cart.web.context import admin, ensure_identity, identity, services
 from rose_cart.web.openapi import openapi_document
 from rose_cart.web.serialize import cart_json
-from rose_cart.web.serialize_orders import order_json, order_summary_json
+from rose_cart.web.serialize_orders import (
+    admin_order_json,
+    admin_order_summary_json,
+    order_json,
+    order_summary_json,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -132,6 +138,30 @@ async def check_order(order_id: str) -> Response:
     if view.check_error is not None:
         raise view.check_error
     return jsonify(order_json(view))
+
+
+@bp.get("/admin/orders")
+async def admin_list_orders() -> Response:
+    query = parse_filter(
+        request.args.get("status"),
+        request.args.get("page_slug"),
+        request.args.get("needs_attention"),
+    )
+    orders = await services().admin.list(admin(), query)
+    return jsonify([admin_order_summary_json(o) for o in orders])
+
+
+@bp.get("/admin/orders/<order_id>")
+async def admin_get_order(order_id: str) -> Response:
+    return jsonify(admin_order_json(await services().admin.view(admin(), order_id)))
+
+
+@bp.post("/admin/orders/<order_id>/refund")
+async def admin_refund(order_id: str) -> Response:
+    services().admin.require(admin())
+    body = await json_body()
+    view = await services().admin.refund(admin(), order_id, body.get("amount"))
+    return jsonify(admin_order_json(view))
 
 
 @bp.get("/openapi.json")
