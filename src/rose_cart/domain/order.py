@@ -283,7 +283,12 @@ class Order:
     def is_due_to_expire(self, now: datetime) -> bool:
         if self.status == OrderStatus.CLAIMING:
             return now >= self.created_at + CLAIMING_TIMEOUT
-        return self.is_payable and now >= self.expires_at()
+        if not self.is_payable:
+            return False
+        latest = self.latest_attempt
+        # The provider ended the last checkout itself: nothing is left to pay through.
+        ended = latest is not None and latest.status == AttemptStatus.EXPIRED
+        return ended or now >= self.expires_at()
 
     # ------------------------------------------------------------------ rules
 

@@ -472,7 +472,7 @@ class PaymentService:
                 failures = await tx.orders.check_failures(order_id)
                 if failed:
                     failures += 1
-                    wait = min(every * (2 ** min(failures, 16)), MAX_BACKOFF)
+                    wait = min(every * (2 ** min(failures - 1, 16)), MAX_BACKOFF)
                     await tx.orders.schedule_check(order_id, self.clock.now() + wait, failures)
                 elif failures:
                     await tx.orders.schedule_check(order_id, self.clock.now() + every, 0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -39,7 +40,8 @@ async def test_page_checkout_makes_an_order_with_a_price_snapshot(harness: Harne
     [checkout] = harness.payments.checkouts.values()
     request = checkout["request"]
     assert request.amount.amount == Decimal("9.00")  # type: ignore[attr-defined]
-    assert request.reference.endswith(f"-{order.id}-1")  # type: ignore[attr-defined]
+    assert request.reference.startswith(f"rose-{order.id}-1-")  # type: ignore[attr-defined]
+    assert request.valid_until == harness.clock.now() + timedelta(minutes=30)  # type: ignore
     assert "/checkout/webhook/" in request.return_url  # type: ignore[attr-defined]
     assert request.redirect_url.endswith(f"/checkout/return/{order.id}/")  # type: ignore
     async with harness.services.cart.uow() as tx:
@@ -121,9 +123,9 @@ async def test_provider_failure_at_create_keeps_cart_and_order_retryable(
     assert (await harness.services.cart.cart(ALICE)).count == 2
     orders = await harness.services.orders.list_for(ALICE)
     assert [o.status for o in orders] == [OrderStatus.PENDING]
-    async with harness.services.cart.uow() as tx:
-        [attempt] = await tx.orders.attempts(orders[0].id)
-    assert attempt.status == AttemptStatus.FAILED and attempt.provider_checkout_id is None
+    [attempt] = (await harness.services.payments.get(orders[0].id)).attempts
+    # Not sent: retried with the same reference, so a checkout SumUp made anyway is reused.
+    assert attempt.status == AttemptStatus.CREATED and attempt.provider_checkout_id is None
     # SumUp answers again: the same submission now goes through, on the same order.
     harness.payments.fail_create = None
     result = await harness.services.checkout.checkout(ALICE, "bakery", "retry-key-1")

@@ -41,7 +41,13 @@ async def test_paid_checkout_pays_the_order_once_and_empties_the_ordered_lines(
     assert await outbox(harness, "rose:OrderPaid", order.id) == 1
     cart = await harness.services.cart.cart(ALICE)
     assert [line.product_id for line in cart.lines] == [2]
-    assert ("confirm_entries", order.id) in harness.calendar.calls
+    # Bookings and tickets are confirmed by the relay, after the paying transaction.
+    assert ("confirm_entries", order.id) not in harness.calendar.calls
+    await harness.relay()
+    await harness.relay()
+    assert harness.calendar.count("confirm_entries", order.id) == 1
+    assert harness.calendar.count("confirm_tickets", order.id) == 1
+    assert sorted(harness.subscriber.types()) == ["Create", "rose:OrderPaid"]
     assert (await harness.services.cart.summary(ALICE))["count"] == 1
     view = await harness.services.orders.view(ALICE, order.id)
     assert [a.status for a in view.attempts] == [AttemptStatus.PAID]
@@ -120,6 +126,8 @@ async def test_unpaid_order_expires_after_the_session_and_grace(harness: Harness
     order = await harness.services.orders.owned(ALICE, result.order.id)
     assert order.status == OrderStatus.EXPIRED
     assert await outbox(harness, "rose:OrderExpired", order.id) == 1
+    assert harness.payments.deactivated == [checkout_id(result)]  # closed before expiring
+    await harness.relay()
     assert ("release", order.id) in harness.calendar.calls
     assert (await harness.services.cart.cart(ALICE)).count == 2  # the cart is kept
     with pytest.raises(OrderNotPayable):
