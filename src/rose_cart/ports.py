@@ -153,6 +153,9 @@ class CheckoutRequest:
     description: str
     return_url: str  # the webhook target
     redirect_url: str  # where the payer's browser goes afterwards
+    # The attempt's end (timezone-aware UTC): without it SumUp keeps the checkout payable
+    # for ever.
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,12 @@ class PaymentProvider(Protocol):
     async def create_checkout(
         self, request: CheckoutRequest, credentials: PaymentCredentials
     ) -> HostedCheckout:
-        """Create a hosted checkout. A duplicate reference is recovered, not an error."""
+        """Create a hosted checkout.
+
+        A duplicate reference is recovered only when the existing checkout is still PENDING
+        and matches reference, amount, currency and merchant; anything else raises
+        ``PaymentProviderRejected``.
+        """
         ...
 
     async def get_checkout(
