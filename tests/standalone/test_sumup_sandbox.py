@@ -437,6 +437,32 @@ async def test_list_by_reference_finds_only_that_merchants_matching_checkout(api
     assert found[0]["hosted_checkout_url"] == wanted["hosted_checkout_url"]
 
 
+async def test_a_key_acting_for_several_merchants_sees_each_ones_checkouts(
+    api: Api, state: SandboxState
+) -> None:
+    state.accounts["sup_sk_both"] = frozenset({MERCHANT, OTHER_MERCHANT})
+    mine = await api.created()
+    theirs = await api.created(key=OTHER_KEY, merchant_code=OTHER_MERCHANT)
+
+    _, found = await api.call(
+        "GET",
+        "/v0.1/checkouts",
+        key="sup_sk_both",
+        query={"checkout_reference": "order-1-attempt-1"},
+    )
+
+    assert [(c["id"], c["merchant_code"]) for c in found] == [
+        (mine["id"], MERCHANT),
+        (theirs["id"], OTHER_MERCHANT),
+    ]
+    assert (await api.get(theirs["id"], key="sup_sk_both"))[0] == 200
+    # References stay unique per merchant, and the key may pay only its own merchants.
+    assert (await api.create(key="sup_sk_both", merchant_code=OTHER_MERCHANT))[0] == 409
+    assert (await api.create(key="sup_sk_both", merchant_code="MTHIRD"))[0] == 403
+    _, only_mine = await api.call("GET", "/v0.1/checkouts")
+    assert [c["id"] for c in only_mine] == [mine["id"]]
+
+
 async def test_list_of_an_unused_reference_is_empty(api: Api) -> None:
     await api.created()
 

@@ -151,7 +151,9 @@ class SandboxCheckout:
 class SandboxState:
     """Everything the sandbox knows, shared by its endpoints; tests poke it directly.
 
-    ``accounts`` maps API keys to the merchant code each may use. ``fault`` breaks the API
+    ``accounts`` maps API keys to the merchant code each may use, or to a set of them for a
+    key that acts for several merchant accounts (as a SumUp OAuth token of a member of
+    several can); references are unique per merchant. ``fault`` breaks the API
     (not the hosted page) until cleared: ``"500"`` answers 500; ``"timeout"`` sleeps
     ``fault_delay`` seconds before handling the call (a client that gives up first cancels
     it, so nothing happens); ``"late"`` handles the call, then sleeps before answering (the
@@ -161,7 +163,9 @@ class SandboxState:
     """
 
     checkouts: dict[str, SandboxCheckout] = field(default_factory=dict)
-    accounts: dict[str, str] = field(default_factory=lambda: {"sup_sk_sandbox": "MSANDBOX"})
+    accounts: dict[str, str | frozenset[str]] = field(
+        default_factory=lambda: {"sup_sk_sandbox": "MSANDBOX"}
+    )
     merchant_names: dict[str, str] = field(
         default_factory=lambda: {"MSANDBOX": "Rose Ash Sandbox Shop"}
     )
@@ -170,6 +174,10 @@ class SandboxState:
     fault_delay: float = 5.0
     deliver_webhook: Callable[[str, dict[str, Any]], Awaitable[None]] = post_webhook
     now: Callable[[], datetime] = _utc_now
+
+    def merchants_for(self, api_key: str) -> frozenset[str]:
+        merchants = self.accounts.get(api_key, frozenset())
+        return frozenset([merchants]) if isinstance(merchants, str) else merchants
 
     def find_transaction(
         self, merchant_code: str, transaction_id: str
@@ -315,11 +323,12 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     """
     bp = Blueprint("sumup_sandbox", __name__, template_folder="templates")
 
-    def merchant_for_key() -> str | None:
+    def merchants_for_key() -> frozenset[str]:
+        """The merchants the request's API key acts for; none when it is not a known key."""
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
-            return None
-        return state.accounts.get(key.strip())
+            return frozenset()
+        return state.merchants_for(key.strip())
 
     def api_call(media_type: str) -> Callable[[_View], _View]:
         """Wrap an API view with the injected faults (the hosted page never gets them)."""
@@ -343,18 +352,18 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
 
         return decorate
 
-    def visible(checkout_id: str, merchant_code: str) -> SandboxCheckout | None:
+    def visible(checkout_id: str, merchants: frozenset[str]) -> SandboxCheckout | None:
         checkout = state.checkouts.get(checkout_id)
         # Another merchant's checkout does not exist as far as this key is concerned.
-        if checkout is None or checkout.merchant_code != merchant_code:
+        if checkout is None or checkout.merchant_code not in merchants:
             return None
         return checkout
 
     @bp.post("/v0.1/checkouts")
     @api_call(_CHECKOUTS_MEDIA)
     async def create_checkout() -> ResponseReturnValue:
-        key_merchant = merchant_for_key()
-        if key_merchant is None:
+        key_merchants = merchants_for_key()
+        if not key_merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
         body = await request.get_json(force=True, silent=True)
         if not isinstance(body, dict):
@@ -392,7 +401,7 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
         except ValueError:
             return _invalid("valid_until")
 
-        if merchant_code != key_merchant:
+        if merchant_code not in key_merchants:
             return _json(
                 {
                     "error_message": "checkout_payments_not_allowed",
@@ -436,14 +445,14 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.get("/v0.1/checkouts")
     @api_call(_CHECKOUTS_MEDIA)
     async def list_checkouts() -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
         reference = request.args.get("checkout_reference")
         found = [
             _checkout_json(state, c)
             for c in state.checkouts.values()
-            if c.merchant_code == merchant_code
+            if c.merchant_code in merchants
             and (reference is None or c.checkout_reference == reference)
         ]
         return _json(found, 200)
@@ -451,10 +460,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.get("/v0.1/checkouts/<checkout_id>")
     @api_call(_CHECKOUTS_MEDIA)
     async def get_checkout(checkout_id: str) -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
-        checkout = visible(checkout_id, merchant_code)
+        checkout = visible(checkout_id, merchants)
         if checkout is None:
             return _error(404, "NOT_FOUND", "Resource not found")
         return _json(_checkout_json(state, checkout), 200)
@@ -462,10 +471,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.delete("/v0.1/checkouts/<checkout_id>")
     @api_call(_CHECKOUTS_MEDIA)
     async def deactivate_checkout(checkout_id: str) -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
-        checkout = visible(checkout_id, merchant_code)
+        checkout = visible(checkout_id, merchants)
         if checkout is None:
             return _error(404, "NOT_FOUND", "Resource not found")
         if checkout.status == "PAID":
@@ -480,10 +489,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @api_call(_REFUNDS_MEDIA)
     async def refund(merchant_code: str, transaction_id: str) -> ResponseReturnValue:
         media = _REFUNDS_MEDIA
-        key_merchant = merchant_for_key()
-        if key_merchant is None:
+        key_merchants = merchants_for_key()
+        if not key_merchants:
             return _unauthorized(media)
-        if key_merchant != merchant_code:
+        if merchant_code not in key_merchants:
             return _problem(403, "Forbidden", "users is not allowed to make a refund", media)
         found = state.find_transaction(merchant_code, transaction_id)
         if found is None:
