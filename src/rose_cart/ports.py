@@ -153,7 +153,8 @@ class CheckoutRequest:
     description: str
     return_url: str  # the webhook target
     redirect_url: str  # where the payer's browser goes afterwards
-    # The attempt's end: without it SumUp keeps a checkout payable for ever.
+    # The attempt's end (timezone-aware UTC): without it SumUp keeps the checkout payable
+    # for ever.
     valid_until: datetime | None = None
 
 
@@ -195,7 +196,12 @@ class PaymentProvider(Protocol):
     async def create_checkout(
         self, request: CheckoutRequest, credentials: PaymentCredentials
     ) -> HostedCheckout:
-        """Create a hosted checkout. A duplicate reference is recovered, not an error."""
+        """Create a hosted checkout.
+
+        A duplicate reference is recovered only when the existing checkout is still PENDING
+        and matches reference, amount, currency and merchant; anything else raises
+        ``PaymentProviderRejected``.
+        """
         ...
 
     async def get_checkout(

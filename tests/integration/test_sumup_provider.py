@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -117,15 +118,26 @@ _references = iter(range(1, 1_000_000))
 
 
 def checkout_request(
-    sandbox: Sandbox, amount: str = "12.34", reference: str | None = None
+    sandbox: Sandbox,
+    amount: str = "12.34",
+    reference: str | None = None,
+    *,
+    currency: str = "GBP",
+    valid_until: datetime | None = None,
 ) -> CheckoutRequest:
     return CheckoutRequest(
         reference=reference or f"it-{time.time_ns()}-{next(_references)}",
-        amount=Money(Decimal(amount), "GBP"),
+        amount=Money(Decimal(amount), currency),
         description="Two jars of rose jam",
         return_url=f"{sandbox.root}/hooks/sumup",
         redirect_url="https://cart.example/orders/7",
+        valid_until=valid_until,
     )
+
+
+def set_sandbox_clock(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, moment: datetime) -> None:
+    """Stop the sandbox's clock at ``moment`` for this test (it runs on real time)."""
+    monkeypatch.setattr(sandbox.state, "now", lambda: moment)
 
 
 async def pay_on_hosted_page(hosted_url: str, outcome: str = "paid") -> httpx.Response:
@@ -208,10 +220,60 @@ async def test_a_deactivated_checkout_cannot_be_paid_and_a_paid_one_cannot_be_cl
     assert (await provider.get_checkout(paid.provider_checkout_id, CREDENTIALS)).status == "PAID"
 
 
-async def test_a_reused_reference_returns_the_existing_checkout(
+async def test_valid_until_reaches_sumup_and_ends_the_checkout(
+    sandbox: Sandbox, provider: SumUpProvider, sdk: AsyncSumup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    # Any time zone and a fraction of a second: SumUp gets whole seconds in UTC.
+    sent = end.astimezone(timezone(timedelta(hours=2))) + timedelta(milliseconds=250)
+    hosted = await provider.create_checkout(
+        checkout_request(sandbox, "8.00", valid_until=sent), CREDENTIALS
+    )
+    checkout_id = hosted.provider_checkout_id
+
+    assert sandbox.state.checkouts[checkout_id].valid_until == end
+    assert (await sdk.checkouts.get(checkout_id)).valid_until == end
+    set_sandbox_clock(monkeypatch, sandbox, end - timedelta(seconds=1))
+    assert (await provider.get_checkout(checkout_id, CREDENTIALS)).status == "PENDING"
+
+    set_sandbox_clock(monkeypatch, sandbox, end)
+    assert (await provider.get_checkout(checkout_id, CREDENTIALS)).status == "EXPIRED"
+    response = await pay_on_hosted_page(hosted.hosted_url)
+    assert response.status_code == 409
+    assert "This payment link has expired" in response.text
+    after = await provider.get_checkout(checkout_id, CREDENTIALS)
+    assert (after.status, after.transactions) == ("EXPIRED", ())
+    assert all(hook.get("id") != checkout_id for hook in sandbox.webhooks)
+
+
+async def test_without_valid_until_the_checkout_stays_payable(
+    sandbox: Sandbox, provider: SumUpProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosted = await provider.create_checkout(checkout_request(sandbox, "8.00"), CREDENTIALS)
+    assert sandbox.state.checkouts[hosted.provider_checkout_id].valid_until is None
+
+    set_sandbox_clock(monkeypatch, sandbox, datetime.now(UTC) + timedelta(days=3))
+
+    state = await provider.get_checkout(hosted.provider_checkout_id, CREDENTIALS)
+    assert state.status == "PENDING"
+
+
+async def test_a_valid_until_without_a_time_zone_is_refused_before_calling_sumup(
     sandbox: Sandbox, provider: SumUpProvider
 ) -> None:
-    req = checkout_request(sandbox)
+    naive = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    req = checkout_request(sandbox, valid_until=naive)
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await provider.create_checkout(req, CREDENTIALS)
+
+    assert all(c.checkout_reference != req.reference for c in sandbox.state.checkouts.values())
+
+
+async def test_a_reused_reference_returns_the_existing_pending_checkout(
+    sandbox: Sandbox, provider: SumUpProvider
+) -> None:
+    req = checkout_request(sandbox, valid_until=datetime.now(UTC) + timedelta(hours=1))
     first = await provider.create_checkout(req, CREDENTIALS)
 
     again = await provider.create_checkout(req, CREDENTIALS)
@@ -221,20 +283,101 @@ async def test_a_reused_reference_returns_the_existing_checkout(
         c for c in sandbox.state.checkouts.values() if c.checkout_reference == req.reference
     ]
     assert len(matching) == 1
+    assert matching[0].status_at(sandbox.state.now()) == "PENDING"
 
 
-async def test_a_reused_reference_for_a_different_amount_is_refused(
+async def refused_duplicate(
+    provider: SumUpProvider, req: CheckoutRequest, credentials: PaymentCredentials = CREDENTIALS
+) -> str:
+    """Create ``req`` again; it must be refused as a duplicate. Returns SumUp's reason."""
+    with pytest.raises(PaymentProviderRejected) as caught:
+        await provider.create_checkout(req, credentials)
+    details = caught.value.details
+    assert (details["provider_status"], details["provider_error_code"]) == (
+        409,
+        "DUPLICATED_CHECKOUT",
+    )
+    return str(details["provider_message"])
+
+
+async def test_a_reused_reference_of_a_paid_checkout_is_refused(
     sandbox: Sandbox, provider: SumUpProvider
+) -> None:
+    # After a database restore the cart may make a reference again that a payer has
+    # already paid under: that payment is not this attempt's.
+    req = checkout_request(sandbox, "7.00")
+    hosted = await provider.create_checkout(req, CREDENTIALS)
+    await pay_on_hosted_page(hosted.hosted_url)
+
+    reason = await refused_duplicate(provider, req)
+
+    assert "PAID" in reason
+
+
+@pytest.mark.parametrize("how", ["closed", "lapsed"])
+async def test_a_reused_reference_of_an_expired_checkout_is_refused(
+    sandbox: Sandbox, provider: SumUpProvider, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    req = checkout_request(sandbox, "7.00", valid_until=end)
+    hosted = await provider.create_checkout(req, CREDENTIALS)
+    if how == "closed":
+        await provider.deactivate_checkout(hosted.provider_checkout_id, CREDENTIALS)
+    else:
+        set_sandbox_clock(monkeypatch, sandbox, end)
+
+    reason = await refused_duplicate(provider, req)
+
+    assert "EXPIRED" in reason
+
+
+async def test_a_reused_reference_of_a_failed_checkout_is_refused(
+    sandbox: Sandbox, provider: SumUpProvider
+) -> None:
+    req = checkout_request(sandbox, "42.76")  # a sandbox amount that always fails
+    hosted = await provider.create_checkout(req, CREDENTIALS)
+    await pay_on_hosted_page(hosted.hosted_url)
+
+    reason = await refused_duplicate(provider, req)
+
+    assert "FAILED" in reason
+
+
+@pytest.mark.parametrize(("amount", "currency"), [("6.00", "GBP"), ("5.00", "EUR")])
+async def test_a_reused_reference_for_a_different_amount_or_currency_is_refused(
+    sandbox: Sandbox, provider: SumUpProvider, amount: str, currency: str
 ) -> None:
     req = checkout_request(sandbox, "5.00")
     await provider.create_checkout(req, CREDENTIALS)
 
-    with pytest.raises(PaymentProviderRejected) as caught:
-        await provider.create_checkout(
-            checkout_request(sandbox, "6.00", reference=req.reference), CREDENTIALS
-        )
+    reason = await refused_duplicate(
+        provider, checkout_request(sandbox, amount, req.reference, currency=currency)
+    )
 
-    assert caught.value.details["provider_error_code"] == "DUPLICATED_CHECKOUT"
+    assert "different amount" in reason
+
+
+async def test_a_reused_reference_never_recovers_another_merchants_checkout(
+    sandbox: Sandbox, provider: SumUpProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key acting for two merchants lists both merchants' checkouts under a reference.
+    monkeypatch.setitem(sandbox.state.accounts, "sup_sk_both", frozenset({MERCHANT, "MSECOND"}))
+    second = PaymentCredentials(merchant_code="MSECOND", api_key="sup_sk_both")
+    req = checkout_request(sandbox, "7.00")
+    pending_elsewhere = await provider.create_checkout(req, CREDENTIALS)
+    paid_here = await provider.create_checkout(req, second)
+    await pay_on_hosted_page(paid_here.hosted_url)
+
+    # The only PENDING checkout for this amount under the reference is MSANDBOX's.
+    reason = await refused_duplicate(provider, req, second)
+
+    assert "PAID" in reason
+    assert (
+        await provider.get_checkout(pending_elsewhere.provider_checkout_id, CREDENTIALS)
+    ).status == "PENDING"
+    # The same listing still gives MSANDBOX its own pending checkout back.
+    both_for_first = PaymentCredentials(merchant_code=MERCHANT, api_key="sup_sk_both")
+    assert await provider.create_checkout(req, both_for_first) == pending_elsewhere
 
 
 async def test_a_retry_after_a_timeout_gets_the_checkout_that_landed(

@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -348,6 +349,9 @@ async def test_create_without_a_required_field_answers_400_missing(api: Api, mis
         ("return_url", "not a url"),
         ("hosted_checkout", {"enabled": "yes"}),
         ("valid_until", "next tuesday"),
+        ("valid_until", "2025-03-01T12:10:00"),
+        ("valid_until", "2025-03-01"),
+        ("valid_until", 1740831000),
     ],
 )
 async def test_create_with_an_invalid_field_answers_400_naming_it(
@@ -431,6 +435,32 @@ async def test_list_by_reference_finds_only_that_merchants_matching_checkout(api
     assert status == 200
     assert [c["id"] for c in found] == [wanted["id"]]
     assert found[0]["hosted_checkout_url"] == wanted["hosted_checkout_url"]
+
+
+async def test_a_key_acting_for_several_merchants_sees_each_ones_checkouts(
+    api: Api, state: SandboxState
+) -> None:
+    state.accounts["sup_sk_both"] = frozenset({MERCHANT, OTHER_MERCHANT})
+    mine = await api.created()
+    theirs = await api.created(key=OTHER_KEY, merchant_code=OTHER_MERCHANT)
+
+    _, found = await api.call(
+        "GET",
+        "/v0.1/checkouts",
+        key="sup_sk_both",
+        query={"checkout_reference": "order-1-attempt-1"},
+    )
+
+    assert [(c["id"], c["merchant_code"]) for c in found] == [
+        (mine["id"], MERCHANT),
+        (theirs["id"], OTHER_MERCHANT),
+    ]
+    assert (await api.get(theirs["id"], key="sup_sk_both"))[0] == 200
+    # References stay unique per merchant, and the key may pay only its own merchants.
+    assert (await api.create(key="sup_sk_both", merchant_code=OTHER_MERCHANT))[0] == 409
+    assert (await api.create(key="sup_sk_both", merchant_code="MTHIRD"))[0] == 403
+    _, only_mine = await api.call("GET", "/v0.1/checkouts")
+    assert [c["id"] for c in only_mine] == [mine["id"]]
 
 
 async def test_list_of_an_unused_reference_is_empty(api: Api) -> None:
@@ -651,74 +681,147 @@ async def test_default_webhook_delivery_swallows_connection_errors() -> None:
 
 # --------------------------------------------------------------------------- expiry
 
+VALID_UNTIL = "2025-03-01T12:10:00+00:00"
 
-async def test_a_checkout_expires_after_30_minutes(
-    client: QuartClient, api: Api, clock: Clock, webhooks: Webhooks
+
+async def assert_closed_for_good(
+    client: QuartClient, api: Api, webhooks: Webhooks, checkout_id: str
 ) -> None:
-    checkout = await api.created()
-
-    clock.moment = START + timedelta(minutes=29, seconds=59)
-    _, body = await api.get(checkout["id"])
-    assert body["status"] == "PENDING"
-
-    clock.moment = START + timedelta(minutes=30)
-    _, body = await api.get(checkout["id"])
-    assert body["status"] == "EXPIRED"
-    _, html = await page_text(client, checkout["id"])
-    assert "expired" in html
+    """The hosted page says the link is dead and no post can take money through it."""
+    status, html = await page_text(client, checkout_id)
+    assert status == 200
+    assert "This payment link has expired" in html
+    assert "Nothing can be paid" in html
+    assert "<form" not in html
     assert 'value="paid"' not in html
-    response = await pay(client, checkout["id"])
-    assert response.status_code == 409
-    _, body = await api.get(checkout["id"])
+    for outcome in ("paid", "failed", "maybe"):
+        response = await pay(client, checkout_id, outcome)
+        assert response.status_code == 409, outcome
+        assert "This payment link has expired" in await response.get_data(as_text=True)
+    _, body = await api.get(checkout_id)
     assert (body["status"], body["transactions"]) == ("EXPIRED", [])
     assert webhooks.calls == []
 
 
-async def test_a_failed_checkout_expires_too(client: QuartClient, api: Api, clock: Clock) -> None:
-    checkout = await api.created()
-    await pay(client, checkout["id"], "failed")
+async def test_a_checkout_expires_at_its_valid_until(
+    client: QuartClient, api: Api, clock: Clock, webhooks: Webhooks
+) -> None:
+    checkout = await api.created(valid_until=VALID_UNTIL)
+    assert checkout["valid_until"] == VALID_UNTIL
 
-    clock.moment = START + timedelta(hours=1)
+    clock.moment = START + timedelta(minutes=9, seconds=59)
+    _, body = await api.get(checkout["id"])
+    assert body["status"] == "PENDING"
+    assert 'value="paid"' in (await page_text(client, checkout["id"]))[1]
+
+    clock.moment = START + timedelta(minutes=10)
+    _, body = await api.get(checkout["id"])
+    assert (body["status"], body["valid_until"]) == ("EXPIRED", VALID_UNTIL)
+    await assert_closed_for_good(client, api, webhooks, checkout["id"])
+
+
+async def test_without_valid_until_a_checkout_never_expires(
+    client: QuartClient, api: Api, clock: Clock
+) -> None:
+    checkout = await api.created()
+    assert checkout["valid_until"] is None
+
+    clock.moment = START + timedelta(days=3)
+
+    _, body = await api.get(checkout["id"])
+    assert (body["status"], body["valid_until"]) == ("PENDING", None)
+    assert 'value="paid"' in (await page_text(client, checkout["id"]))[1]
+    assert (await pay(client, checkout["id"])).status_code == 303
+    _, body = await api.get(checkout["id"])
+    assert body["status"] == "PAID"
+
+
+async def test_a_failed_checkout_expires_at_its_valid_until_too(
+    client: QuartClient, api: Api, clock: Clock, webhooks: Webhooks
+) -> None:
+    checkout = await api.created(valid_until=VALID_UNTIL)
+    await pay(client, checkout["id"], "failed")
+    webhooks.calls.clear()
+
+    clock.moment = START + timedelta(minutes=5)
+    assert (await api.get(checkout["id"]))[1]["status"] == "FAILED"
+    clock.moment = START + timedelta(minutes=10)
 
     _, body = await api.get(checkout["id"])
     assert body["status"] == "EXPIRED"
+    assert [t["status"] for t in body["transactions"]] == ["FAILED"]
     assert (await pay(client, checkout["id"])).status_code == 409
+    assert len((await api.get(checkout["id"]))[1]["transactions"]) == 1
+    assert webhooks.calls == []
 
 
-async def test_a_paid_checkout_never_expires(client: QuartClient, api: Api, clock: Clock) -> None:
-    checkout = await api.created()
+async def test_a_paid_checkout_stays_paid_after_its_valid_until(
+    client: QuartClient, api: Api, clock: Clock
+) -> None:
+    checkout = await api.created(valid_until=VALID_UNTIL)
     await pay(client, checkout["id"])
 
     clock.moment = START + timedelta(days=2)
 
     _, body = await api.get(checkout["id"])
     assert body["status"] == "PAID"
+    _, html = await page_text(client, checkout["id"])
+    assert "already been paid" in html
+    assert "<form" not in html
 
 
-async def test_valid_until_ends_the_checkout_earlier(api: Api, clock: Clock) -> None:
-    checkout = await api.created(valid_until="2025-03-01T12:10:00+00:00")
-    assert checkout["valid_until"] == "2025-03-01T12:10:00+00:00"
+@pytest.mark.parametrize(
+    "sent",
+    ["2025-03-01T12:10:00Z", "2025-03-01T13:10:00+01:00", "2025-03-01T12:10:00.000+00:00"],
+)
+async def test_valid_until_is_answered_in_utc_as_sumup_does(api: Api, sent: str) -> None:
+    created = await api.created(valid_until=sent)
 
-    clock.moment = START + timedelta(minutes=10)
+    _, fetched = await api.get(created["id"])
+    _, [listed] = await api.call("GET", "/v0.1/checkouts")
 
-    _, body = await api.get(checkout["id"])
-    assert body["status"] == "EXPIRED"
+    assert created["valid_until"] == fetched["valid_until"] == listed["valid_until"] == VALID_UNTIL
 
 
 # --------------------------------------------------------------------------- deactivate
 
 
 async def test_deactivate_answers_200_expired_and_stops_payment(
-    client: QuartClient, api: Api
+    client: QuartClient, api: Api, webhooks: Webhooks
 ) -> None:
     checkout = await api.created()
 
     status, body = await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")
 
+    assert (status, body["id"], body["status"]) == (200, checkout["id"], "EXPIRED")
+    await assert_closed_for_good(client, api, webhooks, checkout["id"])
+
+
+async def test_deactivating_a_failed_checkout_closes_it(
+    client: QuartClient, api: Api, webhooks: Webhooks
+) -> None:
+    checkout = await api.created()
+    await pay(client, checkout["id"], "failed")
+
+    status, body = await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")
+
     assert (status, body["status"]) == (200, "EXPIRED")
+    assert [t["status"] for t in body["transactions"]] == ["FAILED"]
     assert (await pay(client, checkout["id"])).status_code == 409
     _, body = await api.get(checkout["id"])
-    assert body["status"] == "EXPIRED"
+    assert (body["status"], len(body["transactions"])) == ("EXPIRED", 1)
+    assert len(webhooks.calls) == 1  # the decline's, none for the refused payment
+
+
+async def test_deactivating_an_expired_checkout_answers_it_again(api: Api, clock: Clock) -> None:
+    closed = await api.created(checkout_reference="closed")
+    await api.call("DELETE", f"/v0.1/checkouts/{closed['id']}")
+    lapsed = await api.created(checkout_reference="lapsed", valid_until=VALID_UNTIL)
+    clock.moment = START + timedelta(hours=1)
+
+    for checkout in (closed, lapsed):
+        status, body = await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")
+        assert (status, body["id"], body["status"]) == (200, checkout["id"], "EXPIRED")
 
 
 async def test_deactivating_a_paid_checkout_answers_409(client: QuartClient, api: Api) -> None:
@@ -733,10 +836,14 @@ async def test_deactivating_a_paid_checkout_answers_409(client: QuartClient, api
     assert body["status"] == "PAID"
 
 
-async def test_deactivating_an_unknown_checkout_answers_404(api: Api) -> None:
-    status, body = await api.call("DELETE", "/v0.1/checkouts/nope")
+async def test_deactivating_an_unknown_or_foreign_checkout_answers_404(api: Api) -> None:
+    mine = await api.created()
 
-    assert (status, body["error_code"]) == (404, "NOT_FOUND")
+    status, body = await api.call("DELETE", "/v0.1/checkouts/nope")
+    foreign, _ = await api.call("DELETE", f"/v0.1/checkouts/{mine['id']}", key=OTHER_KEY)
+
+    assert (status, body["error_code"], foreign) == (404, "NOT_FOUND", 404)
+    assert (await api.get(mine["id"]))[1]["status"] == "PENDING"
 
 
 # --------------------------------------------------------------------------- refunds
@@ -774,6 +881,30 @@ async def test_partial_refunds_stop_at_what_was_paid(client: QuartClient, api: A
     assert body["errors"][0]["max_refundable_amount"] == 6.0
     assert (await api.refund(txn_id, 6.0))[0] == 201
     assert (await api.refund(txn_id, 0.01))[0] == 409
+
+
+async def test_a_partial_refund_marks_the_transaction_refunded_and_the_rest_can_follow(
+    client: QuartClient, api: Api, state: SandboxState
+) -> None:
+    txn_id = await paid_transaction(client, api, amount=10.0)
+
+    assert await api.refund(txn_id, 2.5) == (201, {})
+
+    _, [checkout] = await api.call("GET", "/v0.1/checkouts")
+    assert (checkout["status"], checkout["transaction_id"]) == ("PAID", txn_id)
+    assert [t["status"] for t in checkout["transactions"]] == ["REFUNDED"]
+    status, body = await api.refund(txn_id, 7.51)
+    assert status == 422
+    assert body["errors"][0]["max_refundable_amount"] == 7.5
+    found = state.find_transaction(MERCHANT, txn_id)
+    assert found is not None and found[1].refunded == Decimal("2.5")
+    assert await api.refund(txn_id) == (201, {})  # no amount: all that is left
+    assert found[1].refunded == Decimal("10.0")
+    status, body = await api.refund(txn_id, 0.01)
+    assert (status, body["detail"]) == (
+        409,
+        "The transaction is not refundable in its current state",
+    )
 
 
 @pytest.mark.parametrize("amount", [0, -5])
@@ -896,8 +1027,13 @@ async def test_every_answer_the_sandbox_can_give_is_documented_by_sumup(
     await pay(client, to_pay["id"], "paid")
     _, paid = await api.get(to_pay["id"])  # with transactions of both kinds
     txn_id = paid["transactions"][1]["id"]
-    await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")
-    await api.call("DELETE", f"/v0.1/checkouts/{to_pay['id']}")
+    declined = await api.created(checkout_reference="c3")
+    await pay(client, declined["id"], "failed")
+    lapsing = await api.created(checkout_reference="c4", valid_until="2025-03-01T12:30:00Z")
+    await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")  # pending
+    await api.call("DELETE", f"/v0.1/checkouts/{checkout['id']}")  # already closed
+    await api.call("DELETE", f"/v0.1/checkouts/{declined['id']}")  # failed
+    await api.call("DELETE", f"/v0.1/checkouts/{to_pay['id']}")  # paid
     await api.call("DELETE", "/v0.1/checkouts/nope")
     await api.call("DELETE", "/v0.1/checkouts/nope", key="sup_sk_wrong")
 
@@ -905,12 +1041,17 @@ async def test_every_answer_the_sandbox_can_give_is_documented_by_sumup(
     await api.refund(txn_id, merchant=OTHER_MERCHANT)
     await api.refund("nope")
     await api.refund(txn_id, 99.0)
+    await api.refund(txn_id, 1.0)  # partial
+    await api.refund(txn_id, 99.0)  # more than is left
     await api.refund(txn_id)
     await api.refund(txn_id)
     await api.refund(txn_id, key="sup_sk_wrong")
     clock.moment = START + timedelta(hours=2)
-    _, [expired, _] = await api.call("GET", "/v0.1/checkouts")
-    assert expired["status"] == "EXPIRED"
+    _, listed = await api.call("GET", "/v0.1/checkouts")
+    assert [c["status"] for c in listed] == ["EXPIRED", "PAID", "EXPIRED", "EXPIRED"]
+    _, lapsed = await api.get(lapsing["id"])  # expired by its valid_until, not closed
+    assert (lapsed["status"], lapsed["valid_until"]) == ("EXPIRED", "2025-03-01T12:30:00+00:00")
+    await api.call("DELETE", f"/v0.1/checkouts/{lapsing['id']}")
 
     assert api.seen == {
         ("CreateCheckout", 201),

@@ -4,9 +4,10 @@ Why it exists: standalone runs, demos and end-to-end tests need to take a paymen
 a SumUp account or the network, and the cart's SumUp adapter should be exercised through
 the real SDK over real HTTP. So this answers on SumUp's own paths with SumUp's status
 codes and JSON bodies (checked against SumUp's OpenAPI document by the tests), and adds
-the parts of SumUp's behaviour the cart must cope with: the 30-minute checkout lifetime,
-FAILED being a state the payer can still pay from, the sandbox amounts that always fail,
-unsigned webhooks that may arrive twice at once, and injectable faults (5xx, slowness).
+the parts of SumUp's behaviour the cart must cope with: a checkout that stays payable until
+its ``valid_until`` (and for ever without one), closing a checkout, FAILED being a state the
+payer can still pay from, the sandbox amounts that always fail, unsigned webhooks that may
+arrive twice at once, and injectable faults (5xx, slowness).
 
 It keeps everything in memory and trusts its caller: it is never mounted in production.
 """
@@ -22,7 +23,7 @@ import string
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,8 +34,6 @@ from quart.typing import ResponseReturnValue
 from rose_cart.domain.money import Money, minor_units
 
 log = logging.getLogger(__name__)
-
-CHECKOUT_LIFETIME = timedelta(minutes=30)
 
 # SumUp's sandbox declines these whatever the payer does; tests use them to reach FAILED.
 ALWAYS_FAILING_AMOUNTS = frozenset(Decimal(value) for value in ("11.00", "42.01", "42.76", "42.91"))
@@ -127,16 +126,22 @@ class SandboxCheckout:
     status: str = "PENDING"  # as stored; ``status_at`` adds expiry
     transactions: list[SandboxTransaction] = field(default_factory=list)
 
-    @property
-    def expires_at(self) -> datetime:
-        expiry = self.created_at + CHECKOUT_LIFETIME
-        return min(expiry, self.valid_until) if self.valid_until else expiry
-
     def status_at(self, now: datetime) -> str:
-        """The status SumUp would report at ``now``: unpaid checkouts expire."""
+        """The status SumUp would report at ``now``.
+
+        An unpaid checkout ends at its ``valid_until``. Without one it never expires: only
+        the payer's page session is limited on SumUp, never the checkout, so a cart that
+        forgets ``valid_until`` or forgets to close its checkouts must see that here too.
+        """
         if self.status in ("PAID", "EXPIRED"):
             return self.status
-        return "EXPIRED" if now >= self.expires_at else self.status
+        if self.valid_until is not None and now >= self.valid_until:
+            return "EXPIRED"
+        return self.status
+
+    def payable_at(self, now: datetime) -> bool:
+        # FAILED is not final: the payer may try again on the hosted page.
+        return self.status_at(now) in ("PENDING", "FAILED")
 
     def paid_transaction(self) -> SandboxTransaction | None:
         return next((t for t in self.transactions if t.status in ("SUCCESSFUL", "REFUNDED")), None)
@@ -146,7 +151,9 @@ class SandboxCheckout:
 class SandboxState:
     """Everything the sandbox knows, shared by its endpoints; tests poke it directly.
 
-    ``accounts`` maps API keys to the merchant code each may use. ``fault`` breaks the API
+    ``accounts`` maps API keys to the merchant code each may use, or to a set of them for a
+    key that acts for several merchant accounts (as a SumUp OAuth token of a member of
+    several can); references are unique per merchant. ``fault`` breaks the API
     (not the hosted page) until cleared: ``"500"`` answers 500; ``"timeout"`` sleeps
     ``fault_delay`` seconds before handling the call (a client that gives up first cancels
     it, so nothing happens); ``"late"`` handles the call, then sleeps before answering (the
@@ -156,7 +163,9 @@ class SandboxState:
     """
 
     checkouts: dict[str, SandboxCheckout] = field(default_factory=dict)
-    accounts: dict[str, str] = field(default_factory=lambda: {"sup_sk_sandbox": "MSANDBOX"})
+    accounts: dict[str, str | frozenset[str]] = field(
+        default_factory=lambda: {"sup_sk_sandbox": "MSANDBOX"}
+    )
     merchant_names: dict[str, str] = field(
         default_factory=lambda: {"MSANDBOX": "Rose Ash Sandbox Shop"}
     )
@@ -165,6 +174,10 @@ class SandboxState:
     fault_delay: float = 5.0
     deliver_webhook: Callable[[str, dict[str, Any]], Awaitable[None]] = post_webhook
     now: Callable[[], datetime] = _utc_now
+
+    def merchants_for(self, api_key: str) -> frozenset[str]:
+        merchants = self.accounts.get(api_key, frozenset())
+        return frozenset([merchants]) if isinstance(merchants, str) else merchants
 
     def find_transaction(
         self, merchant_code: str, transaction_id: str
@@ -277,11 +290,18 @@ def _parse_amount(value: object, currency: str) -> Decimal | None:
     return amount
 
 
-def _parse_moment(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _parse_moment(value: object) -> datetime:
+    """An RFC 3339 timestamp, as SumUp's ``date-time`` fields are.
+
+    One without a UTC offset is refused rather than guessed: its meaning depends on a
+    clock the two sides may not share, which is how a checkout ends hours off.
+    """
+    if not isinstance(value, str) or "T" not in value:
         raise ValueError("not a timestamp")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        raise ValueError("a timestamp without a UTC offset")
+    return moment
 
 
 def _is_url(value: object) -> bool:
@@ -303,11 +323,12 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     """
     bp = Blueprint("sumup_sandbox", __name__, template_folder="templates")
 
-    def merchant_for_key() -> str | None:
+    def merchants_for_key() -> frozenset[str]:
+        """The merchants the request's API key acts for; none when it is not a known key."""
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
-            return None
-        return state.accounts.get(key.strip())
+            return frozenset()
+        return state.merchants_for(key.strip())
 
     def api_call(media_type: str) -> Callable[[_View], _View]:
         """Wrap an API view with the injected faults (the hosted page never gets them)."""
@@ -331,18 +352,18 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
 
         return decorate
 
-    def visible(checkout_id: str, merchant_code: str) -> SandboxCheckout | None:
+    def visible(checkout_id: str, merchants: frozenset[str]) -> SandboxCheckout | None:
         checkout = state.checkouts.get(checkout_id)
         # Another merchant's checkout does not exist as far as this key is concerned.
-        if checkout is None or checkout.merchant_code != merchant_code:
+        if checkout is None or checkout.merchant_code not in merchants:
             return None
         return checkout
 
     @bp.post("/v0.1/checkouts")
     @api_call(_CHECKOUTS_MEDIA)
     async def create_checkout() -> ResponseReturnValue:
-        key_merchant = merchant_for_key()
-        if key_merchant is None:
+        key_merchants = merchants_for_key()
+        if not key_merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
         body = await request.get_json(force=True, silent=True)
         if not isinstance(body, dict):
@@ -380,7 +401,7 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
         except ValueError:
             return _invalid("valid_until")
 
-        if merchant_code != key_merchant:
+        if merchant_code not in key_merchants:
             return _json(
                 {
                     "error_message": "checkout_payments_not_allowed",
@@ -424,14 +445,14 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.get("/v0.1/checkouts")
     @api_call(_CHECKOUTS_MEDIA)
     async def list_checkouts() -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
         reference = request.args.get("checkout_reference")
         found = [
             _checkout_json(state, c)
             for c in state.checkouts.values()
-            if c.merchant_code == merchant_code
+            if c.merchant_code in merchants
             and (reference is None or c.checkout_reference == reference)
         ]
         return _json(found, 200)
@@ -439,10 +460,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.get("/v0.1/checkouts/<checkout_id>")
     @api_call(_CHECKOUTS_MEDIA)
     async def get_checkout(checkout_id: str) -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
-        checkout = visible(checkout_id, merchant_code)
+        checkout = visible(checkout_id, merchants)
         if checkout is None:
             return _error(404, "NOT_FOUND", "Resource not found")
         return _json(_checkout_json(state, checkout), 200)
@@ -450,14 +471,17 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @bp.delete("/v0.1/checkouts/<checkout_id>")
     @api_call(_CHECKOUTS_MEDIA)
     async def deactivate_checkout(checkout_id: str) -> ResponseReturnValue:
-        merchant_code = merchant_for_key()
-        if merchant_code is None:
+        merchants = merchants_for_key()
+        if not merchants:
             return _unauthorized(_CHECKOUTS_MEDIA)
-        checkout = visible(checkout_id, merchant_code)
+        checkout = visible(checkout_id, merchants)
         if checkout is None:
             return _error(404, "NOT_FOUND", "Resource not found")
         if checkout.status == "PAID":
             return _error(409, "CHECKOUT_PROCESSED", "Checkout is already processed")
+        # SumUp refuses only a processed (paid) checkout. Closing one that is closed or past
+        # its valid_until already changes nothing and answers it again, so a caller that
+        # retries after a lost answer gets the same 200.
         checkout.status = "EXPIRED"
         return _json(_checkout_json(state, checkout), 200)
 
@@ -465,10 +489,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     @api_call(_REFUNDS_MEDIA)
     async def refund(merchant_code: str, transaction_id: str) -> ResponseReturnValue:
         media = _REFUNDS_MEDIA
-        key_merchant = merchant_for_key()
-        if key_merchant is None:
+        key_merchants = merchants_for_key()
+        if not key_merchants:
             return _unauthorized(media)
-        if key_merchant != merchant_code:
+        if merchant_code not in key_merchants:
             return _problem(403, "Forbidden", "users is not allowed to make a refund", media)
         found = state.find_transaction(merchant_code, transaction_id)
         if found is None:
@@ -513,10 +537,10 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
     async def page(template: str, http_status: int, **context: Any) -> ResponseReturnValue:
         return await render_template(f"sandbox/{template}", **context), http_status
 
-    def page_context(checkout: SandboxCheckout) -> dict[str, Any]:
+    def page_context(checkout: SandboxCheckout, now: datetime) -> dict[str, Any]:
         return {
             "checkout": checkout,
-            "status": checkout.status_at(state.now()),
+            "status": checkout.status_at(now),
             "merchant": state.merchant_names.get(checkout.merchant_code, checkout.merchant_code),
             "amount": _display(checkout.amount, checkout.currency),
         }
@@ -526,20 +550,22 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
         checkout = state.checkouts.get(checkout_id)
         if checkout is None:
             return await page("not_found.html", 404)
-        return await page("pay.html", 200, **page_context(checkout))
+        return await page("pay.html", 200, **page_context(checkout, state.now()))
 
     @bp.post("/pay/<checkout_id>")
     async def pay(checkout_id: str) -> ResponseReturnValue:
         checkout = state.checkouts.get(checkout_id)
         if checkout is None:
             return await page("not_found.html", 404)
+        now = state.now()
+        if not checkout.payable_at(now):
+            # Checked before the form: a paid or closed checkout takes nothing, whatever
+            # was posted (a stale tab, a replayed form), and tells nobody anything.
+            return await page("pay.html", 409, **page_context(checkout, now))
         form = await request.form
         outcome = form.get("outcome")
         if outcome not in ("paid", "failed"):
-            return await page("pay.html", 400, **page_context(checkout), error=True)
-        now = state.now()
-        if checkout.status_at(now) in ("PAID", "EXPIRED"):
-            return await page("pay.html", 409, **page_context(checkout))
+            return await page("pay.html", 400, **page_context(checkout, now), error=True)
 
         succeeded = outcome == "paid" and checkout.amount not in ALWAYS_FAILING_AMOUNTS
         checkout.transactions.append(
@@ -557,7 +583,7 @@ def sandbox_blueprint(state: SandboxState) -> Blueprint:
         await notify(checkout)
         if checkout.redirect_url:
             return redirect(checkout.redirect_url, 303)
-        return await page("result.html", 200, **page_context(checkout))
+        return await page("result.html", 200, **page_context(checkout, now))
 
     async def notify(checkout: SandboxCheckout) -> None:
         if not checkout.return_url:

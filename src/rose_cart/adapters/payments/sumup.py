@@ -9,7 +9,12 @@ Why the adapter looks the way it does:
   (rounded the same way) on the way back, so float noise never reaches the domain.
 - SumUp answers 409 DUPLICATED_CHECKOUT when a checkout reference is reused. A retry after
   a timeout does exactly that (the first request may well have landed), so creating is
-  made idempotent per reference: the existing checkout is looked up and returned.
+  made idempotent per reference: the existing checkout is looked up and returned, but only
+  when it is exactly what was asked for and still PENDING. Anything else under that
+  reference is not ours to hand out (after a database restore it may be someone else's
+  paid checkout), so it is refused, never taken as this attempt's checkout.
+- A checkout without ``valid_until`` stays payable for ever on SumUp, so the request's
+  ``valid_until`` (the attempt's end) is always passed on, in whole seconds of UTC.
 - Failures are split by what anyone can do about them. ``PaymentProviderUnavailable``:
   SumUp could not be reached, timed out, failed on its side (5xx) or asked us to slow down
   (429); trying again later may work. ``PaymentProviderRejected``: SumUp refused the request
@@ -20,6 +25,7 @@ Why the adapter looks the way it does:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -75,11 +81,15 @@ class SumUpProvider:
     async def create_checkout(
         self, request: CheckoutRequest, credentials: PaymentCredentials
     ) -> HostedCheckout:
-        """Create a hosted checkout; a reused reference returns the existing checkout.
+        """Create a hosted checkout, payable until ``request.valid_until`` when it is set.
 
-        The recovered checkout may already be paid or expired: callers learn its state from
-        ``get_checkout``, as they do for a new one.
+        A reused reference returns the existing checkout only when it is still PENDING and
+        matches the reference, amount, currency and merchant; otherwise
+        ``PaymentProviderRejected`` (DUPLICATED_CHECKOUT) says why.
         """
+        extra: dict[str, Any] = {}
+        if request.valid_until is not None:
+            extra["valid_until"] = _utc_seconds(request.valid_until)
         client = self._client(credentials)
         amount = request.amount
         try:
@@ -92,6 +102,7 @@ class SumUpProvider:
                 return_url=request.return_url,
                 redirect_url=request.redirect_url,
                 hosted_checkout={"enabled": True},
+                **extra,
             )
         except ConflictError:
             return await self._existing_checkout(client, request, credentials)
@@ -164,38 +175,53 @@ class SumUpProvider:
             found = await client.checkouts.list(checkout_reference=request.reference)
         except _SDK_FAILURES as exc:
             raise _translate("find_existing_checkout", exc) from exc
+        # Our own merchant's checkout explains a refusal better than another merchant's.
+        own_refusal: str | None = None
+        other_refusal: str | None = None
         for checkout in found:
             if checkout.checkout_reference != request.reference or not checkout.id:
                 continue
-            if checkout.merchant_code and checkout.merchant_code != credentials.merchant_code:
-                continue
-            currency = _text(checkout.currency)
-            if (
-                currency != request.amount.currency
-                or _decimal(checkout.amount, currency) != request.amount.amount
-            ):
-                # Never hand the payer a checkout for a different sum than the order's.
-                raise PaymentProviderRejected(
-                    operation="create_checkout",
-                    provider_status=409,
-                    provider_error_code="DUPLICATED_CHECKOUT",
-                    provider_message="the reference is already used for a different amount",
-                )
-            if not checkout.hosted_checkout_url:
-                raise PaymentProviderRejected(
-                    operation="create_checkout",
-                    provider_status=409,
-                    provider_error_code="DUPLICATED_CHECKOUT",
-                    provider_message="the existing checkout has no hosted checkout URL",
-                )
-            return HostedCheckout(checkout.id, checkout.hosted_checkout_url)
-        # The reference belongs to a checkout this key cannot see: no retry will fix that.
+            refusal = _why_not_ours(checkout, request, credentials)
+            if refusal is None and checkout.hosted_checkout_url:
+                return HostedCheckout(checkout.id, checkout.hosted_checkout_url)
+            if checkout.merchant_code == credentials.merchant_code:
+                own_refusal = own_refusal or refusal
+            else:
+                other_refusal = other_refusal or refusal
         raise PaymentProviderRejected(
             operation="create_checkout",
             provider_status=409,
             provider_error_code="DUPLICATED_CHECKOUT",
-            provider_message="the reference is taken but no such checkout is visible",
+            provider_message=own_refusal
+            or other_refusal
+            # A reference taken by a checkout this key cannot see: no retry will fix that.
+            or "the reference is taken but no such checkout is visible",
         )
+
+
+def _why_not_ours(
+    checkout: Any, request: CheckoutRequest, credentials: PaymentCredentials
+) -> str | None:
+    """Why a listed checkout under our reference is not the one we asked for, or None."""
+    if checkout.merchant_code != credentials.merchant_code:
+        return "the reference is used by another merchant's checkout"
+    currency = _text(checkout.currency)
+    if (
+        currency != request.amount.currency
+        or _decimal(checkout.amount, currency) != request.amount.amount
+    ):
+        # Never hand the payer a checkout for a different sum than the order's.
+        return "the reference is already used for a different amount"
+    status = _text(checkout.status)
+    if status != "PENDING":
+        # The checkout a lost answer left behind was never shown to a payer, so it is still
+        # PENDING unless it lapsed. A PAID one is somebody's payment (after a database
+        # restore, somebody else's) and must never be taken for this attempt's; an EXPIRED
+        # one can take no money; a FAILED one was already tried on by a payer.
+        return f"the reference is already used by a checkout that is {status or 'unknown'}"
+    if not checkout.hosted_checkout_url:
+        return "the existing checkout has no hosted checkout URL"
+    return None
 
 
 def _state(checkout: Any, fallback_id: str) -> CheckoutState:
@@ -265,6 +291,15 @@ def _error_code(body: object) -> str | None:
     else:
         code = getattr(body, "error_code", None) or getattr(body, "type", None)
     return code if isinstance(code, str) else None
+
+
+def _utc_seconds(moment: datetime) -> datetime:
+    if moment.utcoffset() is None:
+        # The SDK would send it without an offset, leaving SumUp to guess the time zone.
+        raise ValueError("valid_until must be timezone-aware")
+    # SumUp documents whole seconds in UTC ("2020-02-29T10:56:56+00:00"); dropping the
+    # fraction ends the checkout a moment early, never late.
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _text(value: object) -> str | None:
