@@ -95,7 +95,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     site = SiteAccount(
         settings.sumup_merchant_code, settings.sumup_api_key, settings.sumup_checkout_prefix
     )
-    page_configs = PageConfigService(uow, SecretBox(settings.encryption_key), site, clock)
+    page_configs = PageConfigService(uow, SecretBox(*settings.encryption_secrets), site, clock)
     payments = PaymentService(uow, provider, page_configs, calendar, cart, clock, settings.base_url)
     checkout = CheckoutService(uow, cart, catalog, calendar, payments, clock)
     orders = OrderService(uow, payments, calendar)

@@ -19,6 +19,13 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _secrets(value: str) -> tuple[str, ...]:
+    secrets = tuple(part.strip() for part in value.split(","))
+    if not all(secrets):
+        raise ValueError("has an empty entry; separate the secrets with single commas")
+    return secrets
+
+
 @dataclass(frozen=True)
 class Settings:
     mode: str = "standalone"  # standalone | split
@@ -31,6 +38,8 @@ class Settings:
     secret_key: str = DEFAULT_SECRET
     internal_secret: str = DEFAULT_SECRET
     encryption_key: str = DEFAULT_ENCRYPTION_KEY
+    # Newest first; when set, it replaces ``encryption_key`` (see ``encryption_secrets``).
+    encryption_keys: tuple[str, ...] = ()
     dev_login: bool = True
     sumup_base_url: str = ""  # empty: the built-in sandbox at <public_url>/sandbox/sumup
     sumup_api_key: str = "sup_sk_sandbox"
@@ -61,16 +70,28 @@ class Settings:
     def uses_sandbox(self) -> bool:
         return self.standalone and not self.sumup_base_url
 
+    @property
+    def encryption_secrets(self) -> tuple[str, ...]:
+        """The secrets that encrypt page keys at rest, newest (the one that encrypts) first."""
+        return self.encryption_keys or (self.encryption_key,)
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def check(self) -> None:
         """Refuse settings that are unsafe in production."""
+        if not all(self.encryption_keys):
+            raise ConfigError("CART_ENCRYPTION_KEYS has an empty entry")
+        if len(set(self.encryption_keys)) != len(self.encryption_keys):
+            raise ConfigError("CART_ENCRYPTION_KEYS lists the same secret twice")
         if self.env != "production":
             return
-        for name in ("secret_key", "internal_secret", "encryption_key"):
+        for name in ("secret_key", "internal_secret"):
             if getattr(self, name) in {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}:
                 raise ConfigError(f"CART_{name.upper()} must be set to a real secret in production")
+        name = "CART_ENCRYPTION_KEYS" if self.encryption_keys else "CART_ENCRYPTION_KEY"
+        if self.encryption_secrets[0] in {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}:
+            raise ConfigError(f"{name} must be set to a real secret in production")
         if self.dev_login:
             raise ConfigError("CART_DEV_LOGIN must be off in production")
 
@@ -86,6 +107,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SECRET_KEY": ("secret_key", str),
     "INTERNAL_SECRET": ("internal_secret", str),
     "ENCRYPTION_KEY": ("encryption_key", str),
+    "ENCRYPTION_KEYS": ("encryption_keys", _secrets),
     "DEV_LOGIN": ("dev_login", _bool),
     "SUMUP_BASE_URL": ("sumup_base_url", str),
     "SUMUP_API_KEY": ("sumup_api_key", str),
@@ -113,6 +135,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[name] = convert(raw)
             except ValueError as exc:
                 raise ConfigError(f"CART_{suffix}: {exc}") from exc
+    if "encryption_key" in values and "encryption_keys" in values:
+        raise ConfigError(
+            "set CART_ENCRYPTION_KEYS (newest first) or CART_ENCRYPTION_KEY (one key), not both"
+        )
     settings = Settings(**values)
     if settings.mode not in {"standalone", "split"}:
         raise ConfigError("CART_MODE must be 'standalone' or 'split'")

@@ -245,7 +245,11 @@ class SecretBox(Protocol):
     def encrypt(self, plaintext: str) -> str: ...
 
     def decrypt(self, token: str) -> str | None:
-        """The plaintext, or None when the token cannot be read with this key."""
+        """The plaintext, or None when the token cannot be read with any configured key."""
+        ...
+
+    def rotate(self, token: str) -> str | None:
+        """The same plaintext encrypted with the newest key, or None when it cannot be read."""
         ...
 
 

@@ -45,3 +45,27 @@ def test_production_refuses_default_secrets_and_dev_login() -> None:
     with pytest.raises(ConfigError, match="DEV_LOGIN"):
         good.check()
     good.with_(dev_login=False).check()
+
+
+def test_encryption_keys_are_newest_first_and_the_one_key_form_still_works() -> None:
+    settings = load_settings({"CART_ENCRYPTION_KEYS": " new-secret , old-secret "})
+    assert settings.encryption_secrets == ("new-secret", "old-secret")
+    assert load_settings({"CART_ENCRYPTION_KEY": "only"}).encryption_secrets == ("only",)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CART_ENCRYPTION_KEY": "one", "CART_ENCRYPTION_KEYS": "two,one"}, "not both"),
+        ({"CART_ENCRYPTION_KEYS": "two,,one"}, "empty entry"),
+        ({"CART_ENCRYPTION_KEYS": "two,one,"}, "empty entry"),
+    ],
+)
+def test_unclear_encryption_keys_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_the_same_encryption_key_twice_is_refused() -> None:
+    with pytest.raises(ConfigError, match="same secret twice"):
+        load_settings({"CART_ENCRYPTION_KEYS": "two,one,two"}).check()
