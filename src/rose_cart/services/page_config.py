@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
-from rose_cart.domain.errors import BadInput
+from rose_cart.domain.errors import BadInput, PaymentProviderUnavailable
 from rose_cart.domain.ids import positive_id
 from rose_cart.ports import (
     Clock,
@@ -14,6 +15,8 @@ from rose_cart.ports import (
     StoredPageConfig,
     UnitOfWorkFactory,
 )
+
+log = logging.getLogger(__name__)
 
 _MERCHANT = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
@@ -33,6 +36,12 @@ class PaymentAccount:
     credentials: PaymentCredentials
     checkout_prefix: str
     source: str  # "page" or "site"
+
+
+UNREADABLE_PAGE_KEY = (
+    "This seller's payment settings cannot be read at the moment, so we cannot take payment "
+    "for this order. Your cart is safe; please try again later."
+)
 
 
 def public_view(page_id: int, stored: StoredPageConfig | None) -> dict[str, object]:
@@ -56,7 +65,12 @@ class PageConfigService:
         self.clock = clock
 
     async def account_for(self, page_id: int | None) -> PaymentAccount:
-        """The page's own SumUp account when it has a complete one, else the site's."""
+        """The page's own SumUp account when it has a complete one, else the site's.
+
+        Raises ``PaymentProviderUnavailable`` when the page has a key that no configured
+        secret can read (e.g. the encryption key was changed without rotating): paying into
+        the site's account instead would give the seller's money to the co-op.
+        """
         stored = None
         if page_id is not None:
             async with self.uow() as tx:
@@ -68,10 +82,15 @@ class PageConfigService:
         )
         if stored and stored.merchant_code and stored.api_key_encrypted:
             api_key = self.box.decrypt(stored.api_key_encrypted)
-            if api_key:
-                return PaymentAccount(
-                    PaymentCredentials(stored.merchant_code, api_key), prefix, "page"
+            if not api_key:
+                log.error(
+                    "the SumUp API key of page %s cannot be decrypted with the configured "
+                    "encryption keys; its payments are refused until the key that encrypted "
+                    "it is configured again or the page's key is set anew",
+                    page_id,
                 )
+                raise PaymentProviderUnavailable(UNREADABLE_PAGE_KEY)
+            return PaymentAccount(PaymentCredentials(stored.merchant_code, api_key), prefix, "page")
         return PaymentAccount(
             PaymentCredentials(self.site.merchant_code, self.site.api_key), prefix, "site"
         )
