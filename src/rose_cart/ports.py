@@ -454,6 +454,16 @@ class PageConfigRepository(Protocol):
         only_if_missing: bool = False,
     ) -> StoredPageConfig: ...
 
+    async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
+        """Up to ``limit`` configs holding an encrypted API key, of pages after ``page_id``,
+        in page order: start after 0 and go on after the last one to read them all."""
+        ...
+
+    async def replace_api_key(self, page_id: int, old: str, new: str) -> bool:
+        """Store the encrypted key ``new`` in place of ``old``. False, and nothing changed,
+        when the page's stored key is no longer ``old`` (someone set another meanwhile)."""
+        ...
+
 
 class OutboxRepository(Protocol):
     async def add(self, activity: Activity) -> str:

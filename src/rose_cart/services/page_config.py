@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rose_cart.domain.errors import BadInput, PaymentProviderUnavailable
@@ -13,6 +14,7 @@ from rose_cart.ports import (
     PaymentCredentials,
     SecretBox,
     StoredPageConfig,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 
@@ -37,6 +39,56 @@ class PaymentAccount:
     checkout_prefix: str
     source: str  # "page" or "site"
 
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """What re-encrypting one kind of stored key did."""
+
+    kind: str  # whose keys, for people: "page"
+    rotated: int = 0  # now encrypted with the newest secret
+    unreadable: tuple[int, ...] = ()  # ids whose key no configured secret reads; left as is
+    changed: int = 0  # set anew by someone else while rotating; left as they wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    parts: tuple[KeyRotation, ...]
+
+    @property
+    def rotated(self) -> int:
+        return sum(part.rotated for part in self.parts)
+
+    @property
+    def complete(self) -> bool:
+        """Every stored key is readable, so the older secrets can be dropped."""
+        return not any(part.unreadable for part in self.parts)
+
+    def part(self, kind: str) -> KeyRotation:
+        return next(part for part in self.parts if part.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyStore:
+    """Somewhere keys encrypted with the SecretBox are stored: a batch of (id, token) after
+    an id, in id order, and a replace that is guarded by the old token."""
+
+    kind: str
+    batch: Callable[[UnitOfWork, int, int], Awaitable[list[tuple[int, str]]]]
+    replace: Callable[[UnitOfWork, int, str, str], Awaitable[bool]]
+
+
+async def _page_keys(tx: UnitOfWork, after: int, limit: int) -> list[tuple[int, str]]:
+    configs = await tx.page_configs.with_api_key_after(after, limit)
+    return [(c.page_id, c.api_key_encrypted) for c in configs if c.api_key_encrypted]
+
+
+async def _replace_page_key(tx: UnitOfWork, page_id: int, old: str, new: str) -> bool:
+    return await tx.page_configs.replace_api_key(page_id, old, new)
+
+
+#: Every place encrypted keys are stored: a table that starts storing them is added here,
+#: and ``rotate-keys`` re-encrypts and reports it with the rest.
+_KEY_STORES = (_KeyStore("page", _page_keys, _replace_page_key),)
 
 UNREADABLE_PAGE_KEY = (
     "This seller's payment settings cannot be read at the moment, so we cannot take payment "
@@ -94,6 +146,38 @@ class PageConfigService:
         return PaymentAccount(
             PaymentCredentials(self.site.merchant_code, self.site.api_key), prefix, "site"
         )
+
+    async def rotate_keys(self, batch_size: int = 200) -> RotationReport:
+        """Re-encrypt every stored key with the newest secret.
+
+        One short transaction per batch, so it can run while the service runs, and again. A
+        key no configured secret reads is left as it is and reported; one set anew while
+        rotating is left as written (it was encrypted with the writer's newest secret).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return RotationReport(
+            tuple([await self._rotate(store, batch_size) for store in _KEY_STORES])
+        )
+
+    async def _rotate(self, store: _KeyStore, batch_size: int) -> KeyRotation:
+        rotated = changed = 0
+        unreadable: list[int] = []
+        after = 0
+        while True:
+            async with self.uow() as tx:
+                batch = await store.batch(tx, after, batch_size)
+                for owner_id, token in batch:
+                    new = self.box.rotate(token)
+                    if new is None:
+                        unreadable.append(owner_id)
+                    elif await store.replace(tx, owner_id, token, new):
+                        rotated += 1
+                    else:
+                        changed += 1
+            if len(batch) < batch_size:
+                return KeyRotation(store.kind, rotated, tuple(unreadable), changed)
+            after = batch[-1][0]
 
     async def get(self, page_id: int) -> dict[str, object]:
         async with self.uow() as tx:

@@ -490,8 +490,33 @@ class SqlPageConfigRepository:
         row = (
             await self.conn.execute(select(page_configs).where(page_configs.c.page_id == page_id))
         ).first()
-        if row is None:
-            return None
+        return None if row is None else self._stored(row)
+
+    async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
+        result = await self.conn.execute(
+            select(page_configs)
+            .where(
+                page_configs.c.api_key_encrypted.is_not(None),
+                page_configs.c.api_key_encrypted != "",
+                page_configs.c.page_id > page_id,
+            )
+            .order_by(page_configs.c.page_id)
+            .limit(limit)
+        )
+        return [self._stored(row) for row in result]
+
+    async def replace_api_key(self, page_id: int, old: str, new: str) -> bool:
+        # Guarded by the old value: a key a seller set meanwhile is never overwritten. The
+        # config itself did not change, so updated_at stays.
+        result = await self.conn.execute(
+            update(page_configs)
+            .where(page_configs.c.page_id == page_id, page_configs.c.api_key_encrypted == old)
+            .values(api_key_encrypted=new)
+        )
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _stored(row: Row[Any]) -> StoredPageConfig:
         return StoredPageConfig(
             row.page_id,
             row.merchant_code,
