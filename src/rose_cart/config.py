@@ -155,8 +155,9 @@ class Settings:
             encryption,
         ]
         problems: list[str] = []
+        unset = {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}
         for name, value in secrets:
-            if value in {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}:
+            if value in unset:
                 problems.append(f"{name} must be set to a real secret in production")
             elif len(value) < MIN_SECRET_LENGTH:
                 problems.append(
@@ -164,7 +165,8 @@ class Settings:
                 )
         for index, (name, value) in enumerate(secrets):
             for other, other_value in secrets[index + 1 :]:
-                if value and value == other_value:
+                # Two left unset are already named above.
+                if value == other_value and value not in unset:
                     problems.append(f"{name} and {other} must be different secrets")
         return problems
 

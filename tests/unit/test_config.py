@@ -133,12 +133,19 @@ def test_production_names_what_to_fix(changes: dict[str, Any], variable: str) ->
         production(**changes).check()
 
 
-def test_every_problem_is_named_at_once() -> None:
+def test_every_problem_is_named_at_once_and_only_once() -> None:
     with pytest.raises(ConfigError) as refused:
         production(dev_login=True, demo_data=True, secret_key="short").check()
     message = str(refused.value)
     assert "CART_DEV_LOGIN" in message and "CART_DEMO_DATA" in message
     assert "CART_SECRET_KEY" in message
+    with pytest.raises(ConfigError) as unset:
+        production(secret_key="", internal_secret="").check()
+    problems = str(unset.value).splitlines()[1:]
+    assert problems == [
+        "  - CART_SECRET_KEY must be set to a real secret in production",
+        "  - CART_INTERNAL_SECRET must be set to a real secret in production",
+    ]
 
 
 async def test_production_session_cookies_are_secure(database_url: str) -> None:
