@@ -631,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                     cart_env = dict(base_env)
                     cart_env.update(
                         CART_MODE="standalone",
-                        CART_ENV="production",
+                        CART_ENV="development",
                         CART_HOST=HOST,
                         CART_DATABASE_URL=args.database_url
                         or f"sqlite+aiosqlite:///{tmpdir / 'bench.db'}",

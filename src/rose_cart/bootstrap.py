@@ -109,7 +109,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     site = SiteAccount(
         settings.sumup_merchant_code, settings.sumup_api_key, settings.sumup_checkout_prefix
     )
-    page_configs = PageConfigService(uow, SecretBox(settings.encryption_key), site, clock)
+    page_configs = PageConfigService(uow, SecretBox(*settings.encryption_secrets), site, clock)
     # Set whenever a transaction wrote to the outbox: the relay wakes up at once.
     outbox_written = asyncio.Event()
     payments = PaymentService(

@@ -1,4 +1,4 @@
-"""rose-cart serve | demo | migrate | worker | check-payments"""
+"""rose-cart serve | demo | migrate | worker | check-payments | rotate-keys"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from rose_cart.config import ConfigError, load_settings
+from rose_cart.config import ConfigError, Settings, load_settings
 
 
 def _serve(workers: int) -> int:
@@ -41,6 +41,29 @@ def _serve(workers: int) -> int:
     return 0
 
 
+async def _rotate_keys(settings: Settings) -> int:
+    from rose_cart.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        report = await services.page_configs.rotate_keys()
+    finally:
+        await services.aclose()
+    for part in report.parts:
+        print(f"re-encrypted {part.rotated} {part.kind} keys with the newest encryption key")
+        if part.changed:
+            print(f"{part.changed} {part.kind} keys were set anew meanwhile and left as set")
+        if part.unreadable:
+            ids = ", ".join(str(i) for i in part.unreadable)
+            print(
+                f"could not read the keys of {part.kind}s {ids}: no configured encryption key "
+                "decrypts them; keep the secret that made them in CART_ENCRYPTION_KEYS, or set "
+                "those keys anew",
+                file=sys.stderr,
+            )
+    return 0 if report.complete else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rose-cart", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     sub.add_parser("check-payments", help="one reconciliation pass (same as worker --once)")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt every stored page key with the newest of CART_ENCRYPTION_KEYS",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every URL it calls, and webhook URLs carry a secret token.
@@ -81,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
             once = args.command == "check-payments" or args.once
             return asyncio.run(run_worker(load_settings(), once=once))
+        if args.command == "rotate-keys":
+            return asyncio.run(_rotate_keys(load_settings()))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

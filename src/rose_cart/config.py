@@ -6,9 +6,17 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - the point is to refuse it
 DEFAULT_ENCRYPTION_KEY = "dev-only-page-config-key"
+#: The built-in sandbox's site account: it takes no money, so production refuses it.
+SANDBOX_API_KEY = "sup_sk_sandbox"
+SANDBOX_MERCHANT_CODE = "MSANDBOX"
+MODES = ("standalone", "split")
+ENVS = ("development", "production")
+#: Production secrets are at least this long (a 256-bit key, written out).
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -17,6 +25,24 @@ class ConfigError(RuntimeError):
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    # "Production" or " production" must not quietly count as something else.
+    def convert(value: str) -> str:
+        normal = value.strip().lower()
+        if normal not in allowed:
+            raise ValueError(f"must be {' or '.join(map(repr, allowed))}, not {value!r}")
+        return normal
+
+    return convert
+
+
+def _secrets(value: str) -> tuple[str, ...]:
+    secrets = tuple(part.strip() for part in value.split(","))
+    if not all(secrets):
+        raise ValueError("has an empty entry; separate the secrets with single commas")
+    return secrets
 
 
 @dataclass(frozen=True)
@@ -31,10 +57,12 @@ class Settings:
     secret_key: str = DEFAULT_SECRET
     internal_secret: str = DEFAULT_SECRET
     encryption_key: str = DEFAULT_ENCRYPTION_KEY
+    # Newest first; when set, it replaces ``encryption_key`` (see ``encryption_secrets``).
+    encryption_keys: tuple[str, ...] = ()
     dev_login: bool = True
     sumup_base_url: str = ""  # empty: the built-in sandbox at <public_url>/sandbox/sumup
-    sumup_api_key: str = "sup_sk_sandbox"
-    sumup_merchant_code: str = "MSANDBOX"
+    sumup_api_key: str = SANDBOX_API_KEY
+    sumup_merchant_code: str = SANDBOX_MERCHANT_CODE
     sumup_checkout_prefix: str = "rose"
     sumup_timeout_seconds: float = 10.0
     product_cache_seconds: int = 60
@@ -46,7 +74,7 @@ class Settings:
     admin_users: str = ""
     demo_data: bool = True
     migrate_on_start: bool = True
-    secure_cookies: bool = False
+    secure_cookies: bool | None = None  # None: on in production, off in development
 
     @property
     def base_url(self) -> str:
@@ -68,23 +96,119 @@ class Settings:
     def uses_sandbox(self) -> bool:
         return self.standalone and not self.sumup_base_url
 
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def encryption_secrets(self) -> tuple[str, ...]:
+        """The secrets that encrypt page keys at rest, newest (the one that encrypts) first."""
+        return self.encryption_keys or (self.encryption_key,)
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        if self.secure_cookies is None:
+            return self.production
+        return self.secure_cookies
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def check(self) -> None:
-        """Refuse settings that are unsafe in production."""
-        if self.env != "production":
-            return
-        for name in ("secret_key", "internal_secret", "encryption_key"):
-            if getattr(self, name) in {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}:
-                raise ConfigError(f"CART_{name.upper()} must be set to a real secret in production")
-        if self.dev_login:
-            raise ConfigError("CART_DEV_LOGIN must be off in production")
+        """Refuse settings the service must not start with; production refuses far more.
+
+        Raises ``ConfigError`` naming every variable to fix, not only the first.
+        """
+        problems = self._problems()
+        if problems:
+            raise ConfigError("refusing to start:\n  - " + "\n  - ".join(problems))
+
+    def _problems(self) -> list[str]:
+        if self.env not in ENVS:
+            # An unknown environment must not count as development: that is where nothing
+            # is checked.
+            return [f"CART_ENV must be 'development' or 'production', not {self.env!r}"]
+        problems: list[str] = []
+        if self.mode not in MODES:
+            problems.append(f"CART_MODE must be 'standalone' or 'split', not {self.mode!r}")
+        if not all(self.encryption_keys):
+            problems.append("CART_ENCRYPTION_KEYS has an empty entry")
+        elif len(set(self.encryption_keys)) != len(self.encryption_keys):
+            problems.append("CART_ENCRYPTION_KEYS lists the same secret twice")
+        if self.production:
+            problems += self._secret_problems()
+            problems += self._pretend_money_problems()
+            if self.dev_login:
+                problems.append("CART_DEV_LOGIN must be off in production")
+            if self.secure_cookies is False:
+                problems.append(
+                    "CART_SECURE_COOKIES cannot be off in production: the session cookie "
+                    "must only travel over HTTPS (leave it unset)"
+                )
+        return problems
+
+    def _secret_problems(self) -> list[str]:
+        # Only the newest encryption key is held to the rule: older ones only read what is
+        # stored until `rose-cart rotate-keys` has re-encrypted it, and refusing them would
+        # make it impossible to rotate away from a weak key.
+        encryption = (
+            ("CART_ENCRYPTION_KEYS (its first entry)", self.encryption_keys[0])
+            if self.encryption_keys
+            else ("CART_ENCRYPTION_KEY", self.encryption_key)
+        )
+        secrets = [
+            ("CART_SECRET_KEY", self.secret_key),
+            ("CART_INTERNAL_SECRET", self.internal_secret),
+            encryption,
+        ]
+        problems: list[str] = []
+        unset = {DEFAULT_SECRET, DEFAULT_ENCRYPTION_KEY, ""}
+        for name, value in secrets:
+            if value in unset:
+                problems.append(f"{name} must be set to a real secret in production")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{name} must be at least {MIN_SECRET_LENGTH} characters in production"
+                )
+        for index, (name, value) in enumerate(secrets):
+            for other, other_value in secrets[index + 1 :]:
+                # Two left unset are already named above.
+                if value == other_value and value not in unset:
+                    problems.append(f"{name} and {other} must be different secrets")
+        return problems
+
+    def _pretend_money_problems(self) -> list[str]:
+        """What would let an order be marked paid with no money taken."""
+        problems: list[str] = []
+        if self.standalone:
+            problems.append(
+                "CART_MODE must be 'split' in production: standalone runs the reference "
+                "siblings, their demo data and the SumUp sandbox"
+            )
+        url = self.sumup_base_url.strip()
+        if not url:
+            problems.append(
+                "CART_SUMUP_BASE_URL must be set in production (https://api.sumup.com); "
+                "unset, payments go to the built-in sandbox, which takes no money"
+            )
+        elif "/sandbox/" in urlsplit(url).path.lower().rstrip("/") + "/":
+            problems.append("CART_SUMUP_BASE_URL must be SumUp's API, not the built-in sandbox")
+        elif urlsplit(url).scheme != "https":
+            problems.append("CART_SUMUP_BASE_URL must be an https:// URL in production")
+        if self.sumup_api_key in {"", SANDBOX_API_KEY}:
+            problems.append("CART_SUMUP_API_KEY must be the site's own SumUp API key in production")
+        if self.sumup_merchant_code in {"", SANDBOX_MERCHANT_CODE}:
+            problems.append(
+                "CART_SUMUP_MERCHANT_CODE must be the site's own SumUp merchant code in production"
+            )
+        if self.demo_data:
+            problems.append("CART_DEMO_DATA must be off in production")
+        return problems
 
 
 _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "MODE": ("mode", str),
-    "ENV": ("env", str),
+    "MODE": ("mode", _choice(*MODES)),
+    "ENV": ("env", _choice(*ENVS)),
     "HOST": ("host", str),
     "PORT": ("port", int),
     "PUBLIC_URL": ("public_url", str),
@@ -93,6 +217,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SECRET_KEY": ("secret_key", str),
     "INTERNAL_SECRET": ("internal_secret", str),
     "ENCRYPTION_KEY": ("encryption_key", str),
+    "ENCRYPTION_KEYS": ("encryption_keys", _secrets),
     "DEV_LOGIN": ("dev_login", _bool),
     "SUMUP_BASE_URL": ("sumup_base_url", str),
     "SUMUP_API_KEY": ("sumup_api_key", str),
@@ -123,9 +248,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 values[name] = convert(raw)
             except ValueError as exc:
                 raise ConfigError(f"CART_{suffix}: {exc}") from exc
+    if "encryption_key" in values and "encryption_keys" in values:
+        raise ConfigError(
+            "set CART_ENCRYPTION_KEYS (newest first) or CART_ENCRYPTION_KEY (one key), not both"
+        )
     settings = Settings(**values)
-    if settings.mode not in {"standalone", "split"}:
-        raise ConfigError("CART_MODE must be 'standalone' or 'split'")
     if not 1 <= settings.checkout_valid_minutes <= 24 * 60:
         raise ConfigError("CART_CHECKOUT_VALID_MINUTES must be between 1 and 1440")
     return settings

@@ -264,7 +264,11 @@ class SecretBox(Protocol):
     def encrypt(self, plaintext: str) -> str: ...
 
     def decrypt(self, token: str) -> str | None:
-        """The plaintext, or None when the token cannot be read with this key."""
+        """The plaintext, or None when the token cannot be read with any configured key."""
+        ...
+
+    def rotate(self, token: str) -> str | None:
+        """The same plaintext encrypted with the newest key, or None when it cannot be read."""
         ...
 
 
@@ -447,6 +451,14 @@ class OrderRepository(Protocol):
         a person, or with a parked command."""
         ...
 
+    async def attempt_keys_after(self, attempt_id: int, limit: int) -> list[tuple[int, str]]:
+        """(attempt id, encrypted key) of attempts after ``attempt_id``, in id order."""
+        ...
+
+    async def replace_attempt_key(self, attempt_id: int, old: str, new: str) -> bool:
+        """Replace an attempt's encrypted key, only if it is still ``old``."""
+        ...
+
     async def add_refund(
         self,
         order_id: int,
@@ -477,6 +489,16 @@ class PageConfigRepository(Protocol):
         now: datetime,
         only_if_missing: bool = False,
     ) -> StoredPageConfig: ...
+
+    async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
+        """Up to ``limit`` configs holding an encrypted API key, of pages after ``page_id``,
+        in page order: start after 0 and go on after the last one to read them all."""
+        ...
+
+    async def replace_api_key(self, page_id: int, old: str, new: str) -> bool:
+        """Store the encrypted key ``new`` in place of ``old``. False, and nothing changed,
+        when the page's stored key is no longer ``old`` (someone set another meanwhile)."""
+        ...
 
 
 class OutboxRepository(Protocol):

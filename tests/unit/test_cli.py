@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from rose_cart.bootstrap import build_services
 from rose_cart.cli import main
+from rose_cart.config import Settings
 
 
 def test_migrate_then_one_reconcile_pass(
@@ -24,3 +27,71 @@ def test_bad_configuration_is_reported_not_raised(
     monkeypatch.setenv("CART_PORT", "not-a-port")
     assert main(["migrate"]) == 2
     assert "configuration error: CART_PORT" in capsys.readouterr().err
+
+
+OLD = "the secret the page keys were stored with"
+NEW = "the secret that replaces it and goes first"
+
+
+async def _ensure(database_url: str, secret: str, page_id: int, api_key: str) -> None:
+    services = build_services(Settings(database_url=database_url, encryption_keys=(secret,)))
+    try:
+        await services.page_configs.ensure(page_id, f"M{page_id}", api_key)
+    finally:
+        await services.aclose()
+
+
+async def _api_key(database_url: str, secret: str, page_id: int) -> str:
+    services = build_services(Settings(database_url=database_url, encryption_keys=(secret,)))
+    try:
+        return (await services.page_configs.account_for(page_id)).credentials.api_key
+    finally:
+        await services.aclose()
+
+
+@pytest.fixture
+def keys_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated database whose pages 101 and 102 have keys stored with ``OLD``."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+    monkeypatch.setenv("CART_DATABASE_URL", url)
+    assert main(["migrate"]) == 0
+    asyncio.run(_ensure(url, OLD, 101, "sup_sk_bakery"))
+    asyncio.run(_ensure(url, OLD, 102, "sup_sk_garden"))
+    return url
+
+
+def test_rotate_keys_lets_the_old_encryption_key_go(
+    keys_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CART_ENCRYPTION_KEYS", f"{NEW},{OLD}")
+    capsys.readouterr()
+    assert main(["rotate-keys"]) == 0
+    out = capsys.readouterr()
+    assert "re-encrypted 2 page keys" in out.out and out.err == ""
+    assert asyncio.run(_api_key(keys_db, NEW, 101)) == "sup_sk_bakery"
+    assert asyncio.run(_api_key(keys_db, NEW, 102)) == "sup_sk_garden"
+
+
+def test_rotate_keys_names_the_pages_it_cannot_read_and_fails(
+    keys_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_ensure(keys_db, "a secret nobody kept", 105, "sup_sk_lost"))
+    monkeypatch.setenv("CART_ENCRYPTION_KEYS", f"{NEW},{OLD}")
+    capsys.readouterr()
+    assert main(["rotate-keys"]) == 1
+    out = capsys.readouterr()
+    assert "re-encrypted 2 page keys" in out.out
+    assert "could not read the keys of pages 105" in out.err
+    assert "sup_sk_lost" not in out.out + out.err
+    assert asyncio.run(_api_key(keys_db, NEW, 101)) == "sup_sk_bakery"
+
+
+def test_rotate_keys_refuses_two_ways_of_giving_the_keys(
+    keys_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CART_ENCRYPTION_KEYS", f"{NEW},{OLD}")
+    monkeypatch.setenv("CART_ENCRYPTION_KEY", OLD)
+    assert main(["rotate-keys"]) == 2
+    assert "not both" in capsys.readouterr().err
+    # Nothing was touched: the old key alone still reads what is stored.
+    assert asyncio.run(_api_key(keys_db, OLD, 101)) == "sup_sk_bakery"

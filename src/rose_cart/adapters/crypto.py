@@ -5,22 +5,40 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+def _fernet(secret: str) -> Fernet:
+    # The derivation is part of the stored data: changing it makes every stored key unreadable.
+    digest = hashlib.sha256(("rose-cart page-config:" + secret).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 class SecretBox:
-    """Fernet (AES-128-CBC + HMAC) with a key derived from the configured secret."""
+    """Fernet (AES-128-CBC + HMAC) with keys derived from the configured secrets.
 
-    def __init__(self, secret: str) -> None:
-        digest = hashlib.sha256(("rose-cart page-config:" + secret).encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+    ``secrets`` are newest first: the newest encrypts, any of them decrypts, so a new
+    secret can be put in front while the old one still reads what is stored.
+    """
+
+    def __init__(self, *secrets: str) -> None:
+        if not secrets:
+            raise ValueError("SecretBox needs at least one secret")
+        self._fernet = MultiFernet([_fernet(secret) for secret in secrets])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str | None:
-        """The plaintext, or None when the token was made with another key or altered."""
+        """The plaintext, or None when no configured secret made the token, or it was altered."""
         try:
             return self._fernet.decrypt(token.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
+    def rotate(self, token: str) -> str | None:
+        """The same plaintext encrypted with the newest secret, or None when it cannot be read."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
         except (InvalidToken, ValueError):
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rose_cart.domain.errors import BadInput, PaymentProviderUnavailable
@@ -14,6 +15,7 @@ from rose_cart.ports import (
     PaymentCredentials,
     SecretBox,
     StoredPageConfig,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 
@@ -39,6 +41,71 @@ class PaymentAccount:
     source: str  # "page" or "site"
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """What re-encrypting one kind of stored key did."""
+
+    kind: str  # whose keys, for people: "page"
+    rotated: int = 0  # now encrypted with the newest secret
+    unreadable: tuple[int, ...] = ()  # ids whose key no configured secret reads; left as is
+    changed: int = 0  # set anew by someone else while rotating; left as they wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    parts: tuple[KeyRotation, ...]
+
+    @property
+    def rotated(self) -> int:
+        return sum(part.rotated for part in self.parts)
+
+    @property
+    def complete(self) -> bool:
+        """Every stored key is readable, so the older secrets can be dropped."""
+        return not any(part.unreadable for part in self.parts)
+
+    def part(self, kind: str) -> KeyRotation:
+        return next(part for part in self.parts if part.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyStore:
+    """Somewhere keys encrypted with the SecretBox are stored: a batch of (id, token) after
+    an id, in id order, and a replace that is guarded by the old token."""
+
+    kind: str
+    batch: Callable[[UnitOfWork, int, int], Awaitable[list[tuple[int, str]]]]
+    replace: Callable[[UnitOfWork, int, str, str], Awaitable[bool]]
+
+
+async def _page_keys(tx: UnitOfWork, after: int, limit: int) -> list[tuple[int, str]]:
+    configs = await tx.page_configs.with_api_key_after(after, limit)
+    return [(c.page_id, c.api_key_encrypted) for c in configs if c.api_key_encrypted]
+
+
+async def _replace_page_key(tx: UnitOfWork, page_id: int, old: str, new: str) -> bool:
+    return await tx.page_configs.replace_api_key(page_id, old, new)
+
+
+#: Every place encrypted keys are stored: a table that starts storing them is added here,
+#: and ``rotate-keys`` re-encrypts and reports it with the rest.
+_KEY_STORES = (
+    _KeyStore("page", _page_keys, _replace_page_key),
+    # Each payment attempt keeps the key its checkout was made with (for checks, closing
+    # and refunds later), so those are re-encrypted too.
+    _KeyStore(
+        "payment attempt",
+        lambda tx, after, limit: tx.orders.attempt_keys_after(after, limit),
+        lambda tx, attempt_id, old, new: tx.orders.replace_attempt_key(attempt_id, old, new),
+    ),
+)
+
+UNREADABLE_PAGE_KEY = (
+    "This seller's payment settings cannot be read at the moment, so we cannot take payment "
+    "for this order. Your cart is safe; please try again later."
+)
+
+
 def public_view(page_id: int, stored: StoredPageConfig | None) -> dict[str, object]:
     """What siblings may see: never the API key itself."""
     return {
@@ -60,7 +127,12 @@ class PageConfigService:
         self.clock = clock
 
     async def account_for(self, page_id: int | None) -> PaymentAccount:
-        """The page's own SumUp account when it has a complete one, else the site's."""
+        """The page's own SumUp account when it has a complete one, else the site's.
+
+        Raises ``PaymentProviderUnavailable`` when the page has a key that no configured
+        secret can read (e.g. the encryption key was changed without rotating): paying into
+        the site's account instead would give the seller's money to the co-op.
+        """
         stored = None
         if page_id is not None:
             async with self.uow() as tx:
@@ -72,13 +144,50 @@ class PageConfigService:
         )
         if stored and stored.merchant_code and stored.api_key_encrypted:
             api_key = self.box.decrypt(stored.api_key_encrypted)
-            if api_key:
-                return PaymentAccount(
-                    PaymentCredentials(stored.merchant_code, api_key), prefix, "page"
+            if not api_key:
+                log.error(
+                    "the SumUp API key of page %s cannot be decrypted with the configured "
+                    "encryption keys; its payments are refused until the key that encrypted "
+                    "it is configured again or the page's key is set anew",
+                    page_id,
                 )
+                raise PaymentProviderUnavailable(UNREADABLE_PAGE_KEY)
+            return PaymentAccount(PaymentCredentials(stored.merchant_code, api_key), prefix, "page")
         return PaymentAccount(
             PaymentCredentials(self.site.merchant_code, self.site.api_key), prefix, "site"
         )
+
+    async def rotate_keys(self, batch_size: int = 200) -> RotationReport:
+        """Re-encrypt every stored key with the newest secret.
+
+        One short transaction per batch, so it can run while the service runs, and again. A
+        key no configured secret reads is left as it is and reported; one set anew while
+        rotating is left as written (it was encrypted with the writer's newest secret).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return RotationReport(
+            tuple([await self._rotate(store, batch_size) for store in _KEY_STORES])
+        )
+
+    async def _rotate(self, store: _KeyStore, batch_size: int) -> KeyRotation:
+        rotated = changed = 0
+        unreadable: list[int] = []
+        after = 0
+        while True:
+            async with self.uow() as tx:
+                batch = await store.batch(tx, after, batch_size)
+                for owner_id, token in batch:
+                    new = self.box.rotate(token)
+                    if new is None:
+                        unreadable.append(owner_id)
+                    elif await store.replace(tx, owner_id, token, new):
+                        rotated += 1
+                    else:
+                        changed += 1
+            if len(batch) < batch_size:
+                return KeyRotation(store.kind, rotated, tuple(unreadable), changed)
+            after = batch[-1][0]
 
     async def get(self, page_id: int) -> dict[str, object]:
         async with self.uow() as tx:

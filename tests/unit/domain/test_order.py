@@ -17,8 +17,8 @@ from rose_cart.domain.errors import (
 )
 from rose_cart.domain.order import (
     AccountRef,
-    Attention,
     AttemptStatus,
+    Attention,
     CheckoutAnswer,
     CommandType,
     Order,

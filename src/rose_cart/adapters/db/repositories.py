@@ -540,6 +540,29 @@ class SqlOrderRepository:
             )
         return [_order(r) for r in await self.conn.execute(stmt)]
 
+    async def attempt_keys_after(self, attempt_id: int, limit: int) -> list[tuple[int, str]]:
+        rows = await self.conn.execute(
+            select(payment_attempts.c.id, payment_attempts.c.api_key_encrypted)
+            .where(
+                payment_attempts.c.api_key_encrypted.is_not(None),
+                payment_attempts.c.id > attempt_id,
+            )
+            .order_by(payment_attempts.c.id)
+            .limit(limit)
+        )
+        return [(int(r.id), str(r.api_key_encrypted)) for r in rows]
+
+    async def replace_attempt_key(self, attempt_id: int, old: str, new: str) -> bool:
+        result = await self.conn.execute(
+            update(payment_attempts)
+            .where(
+                payment_attempts.c.id == attempt_id,
+                payment_attempts.c.api_key_encrypted == old,
+            )
+            .values(api_key_encrypted=new)
+        )
+        return bool(result.rowcount)
+
     async def add_refund(
         self,
         order_id: int,
@@ -599,8 +622,33 @@ class SqlPageConfigRepository:
         row = (
             await self.conn.execute(select(page_configs).where(page_configs.c.page_id == page_id))
         ).first()
-        if row is None:
-            return None
+        return None if row is None else self._stored(row)
+
+    async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
+        result = await self.conn.execute(
+            select(page_configs)
+            .where(
+                page_configs.c.api_key_encrypted.is_not(None),
+                page_configs.c.api_key_encrypted != "",
+                page_configs.c.page_id > page_id,
+            )
+            .order_by(page_configs.c.page_id)
+            .limit(limit)
+        )
+        return [self._stored(row) for row in result]
+
+    async def replace_api_key(self, page_id: int, old: str, new: str) -> bool:
+        # Guarded by the old value: a key a seller set meanwhile is never overwritten. The
+        # config itself did not change, so updated_at stays.
+        result = await self.conn.execute(
+            update(page_configs)
+            .where(page_configs.c.page_id == page_id, page_configs.c.api_key_encrypted == old)
+            .values(api_key_encrypted=new)
+        )
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _stored(row: Row[Any]) -> StoredPageConfig:
         return StoredPageConfig(
             row.page_id,
             row.merchant_code,

@@ -246,6 +246,7 @@ def _state(checkout: Any, fallback_id: str) -> CheckoutState:
         amount=_decimal(checkout.amount, currency),
         currency=currency,
         transactions=transactions,
+        merchant_code=checkout.merchant_code,
     )
 
 
