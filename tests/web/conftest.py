@@ -11,7 +11,12 @@ from quart.typing import TestClientProtocol
 from rose_cart.app import create_app
 from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
-from rose_cart.standalone.siblings import ReferenceBlog, ReferenceCalendar, ReferenceMarket
+from rose_cart.standalone.siblings import (
+    ReferenceBlog,
+    ReferenceCalendar,
+    ReferenceMarket,
+    ReferenceSubscriber,
+)
 from tests.fakes import FakeClock, FakePaymentProvider
 
 TOKEN = "test-csrf-token"
@@ -64,6 +69,7 @@ def make_web(database_url: str, **settings: Any) -> Web:
             calendar=ReferenceCalendar(),
             clock=clock,
             payments=payments,
+            subscriber=ReferenceSubscriber(),
         ),
     )
     return Web(app, app.test_client(), market, clock, payments)

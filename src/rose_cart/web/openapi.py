@@ -132,6 +132,7 @@ _ORDER_SUMMARY = {
         "status": {
             "type": "string",
             "enum": [
+                "claiming",
                 "pending",
                 "failed",
                 "paid",
@@ -146,15 +147,34 @@ _ORDER_SUMMARY = {
         "created_at": {"type": "string", "format": "date-time"},
         "paid_at": {"type": "string", "format": "date-time", "nullable": True},
         "page": _PAGE,
+        "needs_refund": {
+            "type": "boolean",
+            "description": "Paid, but the payer is owed a refund (a person at the co-op acts)",
+        },
+        "refunded": _MONEY,
+    },
+}
+
+_REFUNDS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "amount": _MONEY,
+            "status": {"type": "string", "enum": ["done", "unconfirmed", "requested", "failed"]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
     },
 }
 
 _ORDER = {
     "allOf": [
         {"$ref": "#/components/schemas/OrderSummary"},
+        {"type": "object", "properties": {"refunds": _REFUNDS}},
         {
             "type": "object",
-            "required": ["items", "bookings", "tickets", "payments"],
+            "required": ["items", "bookings", "tickets", "payments", "refunds"],
             "properties": {
                 "items": {
                     "type": "array",
@@ -327,6 +347,55 @@ PATHS: dict[str, Any] = {
             "responses": {
                 **_ok(200, "Order", "The order after checking"),
                 **_errors(403, 404, 502),
+            },
+        },
+    },
+    "/api/v1/admin/orders": {
+        "get": {
+            "summary": "Every order, for admins (anyone else: 404)",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {"name": "page_slug", "in": "query", "schema": {"type": "string"}},
+                {"name": "needs_attention", "in": "query", "schema": {"type": "boolean"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "Orders, newest first",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/OrderSummary"},
+                            }
+                        }
+                    },
+                },
+                **_errors(404),
+            },
+        },
+    },
+    "/api/v1/admin/orders/{order_id}": {
+        "get": {
+            "summary": "One order with its payments, refunds, activities and commands (admins)",
+            "parameters": [_ORDER_ID],
+            "responses": {**_ok(200, "Order", "The order"), **_errors(404)},
+        },
+    },
+    "/api/v1/admin/orders/{order_id}/refund": {
+        "post": {
+            "summary": "Refund a paid order through SumUp, all that is left or an amount (admins)",
+            "parameters": [_ORDER_ID],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"amount": _MONEY}}
+                    }
+                },
+            },
+            "responses": {
+                **_ok(200, "Order", "The order after the refund"),
+                **_errors(400, 403, 404, 409, 415, 502),
             },
         },
     },
