@@ -351,8 +351,13 @@ class CartRepository(Protocol):
         """
         ...
 
-    async def soft_delete_items(self, item_ids: Sequence[int], order_id: int, now: datetime) -> int:
-        """Soft-delete the given live lines as ordered; returns how many were deleted."""
+    async def subtract_ordered(
+        self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
+    ) -> int:
+        """Take a paid order's quantities out of the cart: ``lines`` are (cart item id,
+        quantity ordered). Each still-live line loses that quantity; one left with nothing
+        is soft-deleted as ordered by ``order_id``. Atomic per line against concurrent
+        changes; returns how many lines changed."""
         ...
 
 

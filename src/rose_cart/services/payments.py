@@ -250,8 +250,10 @@ class PaymentService:
                 attempt.id, AttemptStatus.PAID, now, transaction.id if transaction else None
             )
             items = await tx.orders.items(order.id)
-            await tx.carts.soft_delete_items(
-                [i.cart_item_id for i in items if i.cart_item_id is not None], order.id, now
+            await tx.carts.subtract_ordered(
+                [(i.cart_item_id, i.quantity) for i in items if i.cart_item_id is not None],
+                order.id,
+                now,
             )
             await tx.outbox.add(
                 order_paid(order.id, order.total_money.as_str(), order.currency, now)

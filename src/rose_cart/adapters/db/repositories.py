@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
@@ -200,13 +200,34 @@ class SqlCartRepository:
             merged += 1
         return merged
 
-    async def soft_delete_items(self, item_ids: Sequence[int], order_id: int, now: datetime) -> int:
-        if not item_ids:
+    async def subtract_ordered(
+        self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
+    ) -> int:
+        ordered: dict[int, int] = {}
+        for item_id, quantity in lines:
+            ordered[item_id] = ordered.get(item_id, 0) + quantity
+        if not ordered:
             return 0
+        # One statement, so each line is read and changed under its row lock: a quantity
+        # raised or lowered in another tab meanwhile is the one subtracted from. A line used
+        # up keeps its last quantity (the table allows only positive ones) and leaves the
+        # cart as ordered.
+        taken = case(ordered, value=cart_items.c.id, else_=0)
+        used_up = cart_items.c.quantity <= taken
         result = await self.conn.execute(
             update(cart_items)
-            .where(cart_items.c.id.in_(list(item_ids)), cart_items.c.deleted_at.is_(None))
-            .values(deleted_at=now, updated_at=now, order_id=order_id)
+            .where(cart_items.c.id.in_(list(ordered)), cart_items.c.deleted_at.is_(None))
+            .values(
+                quantity=case(
+                    (used_up, cart_items.c.quantity), else_=cart_items.c.quantity - taken
+                ),
+                deleted_at=case(
+                    (used_up, literal(now, cart_items.c.deleted_at.type)),
+                    else_=cart_items.c.deleted_at,
+                ),
+                order_id=case((used_up, order_id), else_=cart_items.c.order_id),
+                updated_at=now,
+            )
         )
         return int(result.rowcount)
 
