@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 
 from rose_cart.domain.cart import (
@@ -53,7 +54,19 @@ def parse_product_id(raw: object) -> int:
 
 
 def summary_key(identity: CartIdentity) -> str:
-    return f"summary:{identity.owner().key}"
+    # Not the old "summary:" name: the value now starts with its version, and a worker of
+    # the previous release must not serve that as JSON during a rolling deploy.
+    return f"cart-summary:{identity.owner().key}"
+
+
+def summary_version_key(identity: CartIdentity) -> str:
+    return f"cart-summary-version:{identity.owner().key}"
+
+
+def _new_version() -> str:
+    # Random rather than counted: a counter whose key is evicted or expires starts again,
+    # and could come back to the number that a late writer still holds.
+    return secrets.token_hex(8)
 
 
 class CartService:
@@ -72,6 +85,9 @@ class CartService:
         self.cache = cache
         self.clock = clock
         self.summary_ttl = summary_ttl_seconds
+        # A version outlives the summaries stored under it (else they go unread before
+        # their time), and still goes away for visitors who have gone.
+        self.summary_version_ttl = max(2 * summary_ttl_seconds, 3600)
 
     # ----------------------------------------------------------------- changes
 
@@ -161,7 +177,14 @@ class CartService:
         return Adoption(len(session_lines), merged)
 
     async def forget_summary(self, *identities: CartIdentity) -> None:
-        await self.cache.delete(*(summary_key(i) for i in identities))
+        """Make every summary cached so far for these identities unreadable; call it after
+        the change has committed. A read still in flight stores its summary under the old
+        version, which nobody reads."""
+        for identity in identities:
+            if identity.owner().is_known:
+                await self.cache.set(
+                    summary_version_key(identity), _new_version(), self.summary_version_ttl
+                )
 
     # ----------------------------------------------------------------- reading
 
@@ -251,17 +274,30 @@ class CartService:
         return loaded
 
     async def summary_json(self, identity: CartIdentity) -> str:
-        """The summary as JSON text, as cached: a cache hit touches neither the database
-        nor a sibling, and is not even decoded."""
+        """The summary as JSON text, as cached: a cache hit is one cache round trip, touches
+        neither the database nor a sibling, and is not even decoded.
+
+        The cached text carries the owner's summary version as it was before the cart was
+        read; it is served only while that is still the current version. Every change sets a
+        new version once committed (``forget_summary``), so a read that began before a
+        change can store its summary late but never have it served after the change.
+        """
         owner = identity.owner()
         if not owner.is_known:
             return _EMPTY_SUMMARY
-        key = summary_key(owner)
-        cached = await self.cache.get(key)
-        if cached is not None:
-            return cached
+        version_key, key = summary_version_key(owner), summary_key(owner)
+        version, cached = await self.cache.get_many([version_key, key])
+        if version is not None and cached is not None:
+            tag, _, text = cached.partition(" ")
+            if tag == version:
+                return text
+        if version is None:
+            # First read, or the version was evicted: start one before reading the cart, so
+            # that a change committed after this read replaces it.
+            version = _new_version()
+            await self.cache.set(version_key, version, self.summary_version_ttl)
         text = json.dumps(summarise(await self.cart(owner)), sort_keys=True)
-        await self.cache.set(key, text, self.summary_ttl)
+        await self.cache.set(key, f"{version} {text}", self.summary_ttl)
         return text
 
     @staticmethod
