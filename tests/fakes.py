@@ -109,6 +109,8 @@ class FakeCalendar:
         self.calls: list[tuple[str, object]] = []
         self.sold_out = False
         self.tickets: list[Ticket] = []
+        # The events service is unreachable when asked to adopt a visitor's bookings.
+        self.adoption_down = False
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
         return []
@@ -144,6 +146,8 @@ class FakeCalendar:
         return []
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
+        if self.adoption_down:
+            raise SiblingUnavailable()
         self.calls.append(("adopt", (user_id, session_id)))
 
 

@@ -345,7 +345,8 @@ class CartRepository(Protocol):
     async def move_to_user(
         self, session_id: str, user_id: int, maxima: dict[int, int], now: datetime
     ) -> int:
-        """Adopt a session's lines for a user, merging quantities capped per product.
+        """Adopt a session's lines for a user, merging quantities capped per product
+        (``maxima``; the hard cap for a product missing from it).
 
         Returns how many lines were merged into lines the user already had.
         """
@@ -433,7 +434,9 @@ class OrderRepository(Protocol):
     async def flag_needs_refund(self, order_id: int, now: datetime) -> None: ...
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
-        """Give an anonymous visitor's orders to the user who just logged in."""
+        """Give an anonymous visitor's orders to the user who just logged in; returns how
+        many. An adopted order whose idempotency key one of the user's orders already holds
+        loses its key (the user's order keeps it), so adoption never breaks the unique key."""
         ...
 
     async def touch(self, order_id: int, now: datetime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from rose_cart.domain.cart import (
 )
 from rose_cart.domain.errors import (
     BadInput,
+    CartError,
     ProductNotFound,
     ProductUnavailable,
     QuantityTooLarge,
@@ -26,6 +28,8 @@ from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
 from rose_cart.ports import Cache, CalendarService, Clock, UnitOfWorkFactory
 from rose_cart.services.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +43,15 @@ class CartChange:
 
 @dataclass(frozen=True, slots=True)
 class Adoption:
-    """What logging in did to the anonymous cart: lines carried over, and how many of
-    those were merged into lines the user already had."""
+    """What logging in did to the anonymous cart: lines carried over, how many of those
+    were merged into lines the user already had, and how many items they held. When the
+    events service did not take the bookings, ``bookings_adopted`` is False and
+    ``CartService.adopt_bookings`` is owed."""
 
     moved: int
     merged: int
+    items: int = 0
+    bookings_adopted: bool = True
 
 
 def parse_product_id(raw: object) -> int:
@@ -157,24 +165,64 @@ class CartService:
         return await self.set_quantity(identity, product_id, 0)
 
     async def adopt(self, user_id: int, session_id: str) -> Adoption:
-        """Move an anonymous visitor's lines (and orders and bookings) to the user who just
-        logged in. The same product in both carts merges by adding quantities, capped at
-        the line maximum."""
+        """Move an anonymous visitor's lines and orders to the user who just logged in, in
+        one transaction, then ask the events service to adopt the bookings.
+
+        The same product in both carts merges by adding quantities, capped at the line
+        maximum. An order whose idempotency key the user already used gives the key up (the
+        user's order keeps it) and is adopted all the same. A sibling that is down stops
+        nothing: without the market, merged lines are capped at the hard maximum; without
+        the events service, ``bookings_adopted`` is False. Running it again is harmless.
+        """
         if not session_id:
             return Adoption(0, 0)
-        anon = CartIdentity(session_id=session_id)
+        anon, user = CartIdentity(session_id=session_id), CartIdentity(user_id=user_id)
         async with self.uow() as tx:
             session_lines = await tx.carts.live_items(anon)
-            await tx.orders.adopt(session_id, user_id, self.clock.now())
-        await self.calendar.adopt_for_user(user_id, session_id)
-        if not session_lines:
-            return Adoption(0, 0)
-        products = await self.catalog.products([line.product_id for line in session_lines])
-        maxima = {pid: line_maximum(p.max_per_order) for pid, p in products.items()}
+        maxima = await self._line_maxima([line.product_id for line in session_lines])
         async with self.uow() as tx:
+            await tx.orders.adopt(session_id, user_id, self.clock.now())
             merged = await tx.carts.move_to_user(session_id, user_id, maxima, self.clock.now())
-        await self.forget_summary(anon, CartIdentity(user_id=user_id))
-        return Adoption(len(session_lines), merged)
+        bookings_adopted = await self._adopt_bookings(user_id, session_id)
+        await self.forget_summary(anon, user)
+        return Adoption(
+            moved=len(session_lines),
+            merged=merged,
+            items=sum(line.quantity for line in session_lines),
+            bookings_adopted=bookings_adopted,
+        )
+
+    async def adopt_bookings(self, user_id: int, session_id: str) -> bool:
+        """Ask the events service again for the bookings an adoption could not move; False
+        while it is still unreachable. Harmless once they have moved."""
+        if not await self._adopt_bookings(user_id, session_id):
+            return False
+        await self.forget_summary(
+            CartIdentity(session_id=session_id), CartIdentity(user_id=user_id)
+        )
+        return True
+
+    async def _adopt_bookings(self, user_id: int, session_id: str) -> bool:
+        try:
+            await self.calendar.adopt_for_user(user_id, session_id)
+        except CartError as exc:
+            log.warning("bookings not adopted for user %s yet: %s", user_id, exc.code)
+            return False
+        return True
+
+    async def _line_maxima(self, product_ids: list[int]) -> dict[int, int]:
+        if not product_ids:
+            return {}
+        try:
+            products = await self.catalog.products(product_ids)
+        except CartError as exc:
+            # Logging in must not wait for the market: merge up to the hard cap instead.
+            log.warning("line maxima unknown while adopting: %s", exc.code)
+            products = {}
+        return {
+            pid: line_maximum(products[pid].max_per_order if pid in products else None)
+            for pid in product_ids
+        }
 
     async def forget_summary(self, *identities: CartIdentity) -> None:
         """Make every summary cached so far for these identities unreadable; call it after

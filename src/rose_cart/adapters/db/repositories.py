@@ -24,6 +24,7 @@ from rose_cart.adapters.db.tables import (
     page_configs,
     payment_attempts,
 )
+from rose_cart.domain.cart import HARD_MAX_PER_LINE
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import quantize
@@ -185,12 +186,13 @@ class SqlCartRepository:
                     .values(user_id=user_id, updated_at=now)
                 )
                 continue
-            cap = maxima.get(row.product_id, existing.quantity + row.quantity)
-            total = existing.quantity + row.quantity
+            # Both rows are locked, so the sum computed here is still the sum when written. A
+            # line added since the maxima were looked up gets the hard cap.
+            cap = maxima.get(row.product_id, HARD_MAX_PER_LINE)
             await self.conn.execute(
                 update(cart_items)
                 .where(cart_items.c.id == existing.id)
-                .values(quantity=case((total > cap, cap), else_=total), updated_at=now)
+                .values(quantity=min(existing.quantity + row.quantity, cap), updated_at=now)
             )
             await self.conn.execute(
                 update(cart_items)
@@ -490,10 +492,22 @@ class SqlOrderRepository:
         )
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
+        mine = orders.alias("mine")
+        key_taken = (
+            select(mine.c.id)
+            .where(mine.c.user_id == user_id, mine.c.idempotency_key == orders.c.idempotency_key)
+            .exists()
+        )
         result = await self.conn.execute(
             update(orders)
             .where(orders.c.user_id.is_(None), orders.c.session_id == session_id)
-            .values(user_id=user_id, updated_at=now)
+            .values(
+                user_id=user_id,
+                # A key the user already used stays with the user's own order: a retry of that
+                # request must keep finding it. The adopted order gives the key up.
+                idempotency_key=case((key_taken, None), else_=orders.c.idempotency_key),
+                updated_at=now,
+            )
         )
         return int(result.rowcount)
 
