@@ -165,6 +165,8 @@ class FakeCalendar:
         self.sold_out = False
         self.down = False
         self.tickets: list[Ticket] = []
+        # The events service is unreachable when asked to adopt a visitor's bookings.
+        self.adoption_down = False
 
     def _call(self, name: str, arg: object) -> None:
         outside_transaction(f"calendar.{name}")
@@ -210,6 +212,8 @@ class FakeCalendar:
         return []
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
+        if self.adoption_down:
+            raise SiblingUnavailable()
         self._call("adopt", (user_id, session_id))
 
 

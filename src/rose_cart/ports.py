@@ -362,7 +362,8 @@ class CartRepository(Protocol):
     async def move_to_user(
         self, session_id: str, user_id: int, maxima: dict[int, int], now: datetime
     ) -> int:
-        """Adopt a session's lines for a user, merging quantities capped per product.
+        """Adopt a session's lines for a user, merging quantities capped per product
+        (``maxima``; the hard cap for a product missing from it).
 
         Returns how many lines were merged into lines the user already had.
         """
@@ -371,8 +372,10 @@ class CartRepository(Protocol):
     async def subtract_ordered(
         self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
     ) -> int:
-        """Take (cart_item_id, ordered quantity) out of the live lines; a line that reaches 0
-        is soft-deleted as ordered. Returns how many lines were deleted."""
+        """Take a paid order's quantities out of the cart: ``lines`` are (cart item id,
+        quantity ordered). Each still-live line loses that quantity; one left with nothing
+        is soft-deleted as ordered by ``order_id``. Atomic per line against concurrent
+        changes; returns how many lines changed."""
         ...
 
 
@@ -443,7 +446,9 @@ class OrderRepository(Protocol):
     async def check_failures(self, order_id: int) -> int: ...
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
-        """Give an anonymous visitor's orders to the user who just logged in."""
+        """Give an anonymous visitor's orders to the user who just logged in; returns how
+        many. An adopted order whose idempotency key one of the user's orders already holds
+        loses its key (the user's order keeps it), so adoption never breaks the unique key."""
         ...
 
     async def admin_list(self, query: AdminOrderFilter) -> list[Order]:

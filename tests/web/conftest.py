@@ -11,6 +11,7 @@ from quart.typing import TestClientProtocol
 from rose_cart.app import create_app
 from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
+from rose_cart.ports import CalendarService
 from rose_cart.standalone.siblings import (
     ReferenceBlog,
     ReferenceCalendar,
@@ -57,7 +58,7 @@ class Web:
         }
 
 
-def make_web(database_url: str, **settings: Any) -> Web:
+def make_web(database_url: str, calendar: CalendarService | None = None, **settings: Any) -> Web:
     market, clock, payments = ReferenceMarket(), FakeClock(), FakePaymentProvider()
     app = create_app(
         Settings(
@@ -66,7 +67,7 @@ def make_web(database_url: str, **settings: Any) -> Web:
         Overrides(
             market=market,
             blog=ReferenceBlog(),
-            calendar=ReferenceCalendar(),
+            calendar=calendar or ReferenceCalendar(),
             clock=clock,
             payments=payments,
             subscriber=ReferenceSubscriber(),

@@ -115,7 +115,7 @@ async def test_login_adopts_the_anonymous_cart_and_says_so(web: Web) -> None:
     await web.form("/cart/add/", product_id="1", quantity="1")
     await web.login("alice")
     html = (await (await web.client.get("/cart/")).get_data()).decode()
-    assert "merged 1 item" in html
+    assert "merged the 5 items you added before logging in" in html
     assert await web.quantities() == {8: 5, 1: 1}
     cart = await web.cart()
     assert cart["user_id"] is not None
@@ -125,7 +125,7 @@ async def test_login_with_only_new_items_says_they_were_kept(web: Web) -> None:
     await web.form("/cart/add/", product_id="1", quantity="2")
     await web.login("newcomer")
     html = (await (await web.client.get("/cart/")).get_data()).decode()
-    assert "kept the 1 item you added before logging in" in html
+    assert "kept the 2 items you added before logging in" in html
     assert await web.quantities() == {1: 2}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from dataclasses import dataclass
 
 from rose_cart.domain.cart import (
@@ -15,6 +17,7 @@ from rose_cart.domain.cart import (
 )
 from rose_cart.domain.errors import (
     BadInput,
+    CartError,
     ProductNotFound,
     ProductUnavailable,
     QuantityTooLarge,
@@ -25,6 +28,8 @@ from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
 from rose_cart.ports import Cache, CalendarService, Clock, UnitOfWorkFactory
 from rose_cart.services.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +43,15 @@ class CartChange:
 
 @dataclass(frozen=True, slots=True)
 class Adoption:
-    """What logging in did to the anonymous cart: lines carried over, and how many of
-    those were merged into lines the user already had."""
+    """What logging in did to the anonymous cart: lines carried over, how many of those
+    were merged into lines the user already had, and how many items they held. When the
+    events service did not take the bookings, ``bookings_adopted`` is False and
+    ``CartService.adopt_bookings`` is owed."""
 
     moved: int
     merged: int
+    items: int = 0
+    bookings_adopted: bool = True
 
 
 def parse_product_id(raw: object) -> int:
@@ -53,7 +62,19 @@ def parse_product_id(raw: object) -> int:
 
 
 def summary_key(identity: CartIdentity) -> str:
-    return f"summary:{identity.owner().key}"
+    # Not the old "summary:" name: the value now starts with its version, and a worker of
+    # the previous release must not serve that as JSON during a rolling deploy.
+    return f"cart-summary:{identity.owner().key}"
+
+
+def summary_version_key(identity: CartIdentity) -> str:
+    return f"cart-summary-version:{identity.owner().key}"
+
+
+def _new_version() -> str:
+    # Random rather than counted: a counter whose key is evicted or expires starts again,
+    # and could come back to the number that a late writer still holds.
+    return secrets.token_hex(8)
 
 
 class CartService:
@@ -72,6 +93,9 @@ class CartService:
         self.cache = cache
         self.clock = clock
         self.summary_ttl = summary_ttl_seconds
+        # A version outlives the summaries stored under it (else they go unread before
+        # their time), and still goes away for visitors who have gone.
+        self.summary_version_ttl = max(2 * summary_ttl_seconds, 3600)
 
     # ----------------------------------------------------------------- changes
 
@@ -141,27 +165,74 @@ class CartService:
         return await self.set_quantity(identity, product_id, 0)
 
     async def adopt(self, user_id: int, session_id: str) -> Adoption:
-        """Move an anonymous visitor's lines (and orders and bookings) to the user who just
-        logged in. The same product in both carts merges by adding quantities, capped at
-        the line maximum."""
+        """Move an anonymous visitor's lines and orders to the user who just logged in, in
+        one transaction, then ask the events service to adopt the bookings.
+
+        The same product in both carts merges by adding quantities, capped at the line
+        maximum. An order whose idempotency key the user already used gives the key up (the
+        user's order keeps it) and is adopted all the same. A sibling that is down stops
+        nothing: without the market, merged lines are capped at the hard maximum; without
+        the events service, ``bookings_adopted`` is False. Running it again is harmless.
+        """
         if not session_id:
             return Adoption(0, 0)
-        anon = CartIdentity(session_id=session_id)
+        anon, user = CartIdentity(session_id=session_id), CartIdentity(user_id=user_id)
         async with self.uow() as tx:
             session_lines = await tx.carts.live_items(anon)
-            await tx.orders.adopt(session_id, user_id, self.clock.now())
-        await self.calendar.adopt_for_user(user_id, session_id)
-        if not session_lines:
-            return Adoption(0, 0)
-        products = await self.catalog.products([line.product_id for line in session_lines])
-        maxima = {pid: line_maximum(p.max_per_order) for pid, p in products.items()}
+        maxima = await self._line_maxima([line.product_id for line in session_lines])
         async with self.uow() as tx:
+            await tx.orders.adopt(session_id, user_id, self.clock.now())
             merged = await tx.carts.move_to_user(session_id, user_id, maxima, self.clock.now())
-        await self.forget_summary(anon, CartIdentity(user_id=user_id))
-        return Adoption(len(session_lines), merged)
+        bookings_adopted = await self._adopt_bookings(user_id, session_id)
+        await self.forget_summary(anon, user)
+        return Adoption(
+            moved=len(session_lines),
+            merged=merged,
+            items=sum(line.quantity for line in session_lines),
+            bookings_adopted=bookings_adopted,
+        )
+
+    async def adopt_bookings(self, user_id: int, session_id: str) -> bool:
+        """Ask the events service again for the bookings an adoption could not move; False
+        while it is still unreachable. Harmless once they have moved."""
+        if not await self._adopt_bookings(user_id, session_id):
+            return False
+        await self.forget_summary(
+            CartIdentity(session_id=session_id), CartIdentity(user_id=user_id)
+        )
+        return True
+
+    async def _adopt_bookings(self, user_id: int, session_id: str) -> bool:
+        try:
+            await self.calendar.adopt_for_user(user_id, session_id)
+        except CartError as exc:
+            log.warning("bookings not adopted for user %s yet: %s", user_id, exc.code)
+            return False
+        return True
+
+    async def _line_maxima(self, product_ids: list[int]) -> dict[int, int]:
+        if not product_ids:
+            return {}
+        try:
+            products = await self.catalog.products(product_ids)
+        except CartError as exc:
+            # Logging in must not wait for the market: merge up to the hard cap instead.
+            log.warning("line maxima unknown while adopting: %s", exc.code)
+            products = {}
+        return {
+            pid: line_maximum(products[pid].max_per_order if pid in products else None)
+            for pid in product_ids
+        }
 
     async def forget_summary(self, *identities: CartIdentity) -> None:
-        await self.cache.delete(*(summary_key(i) for i in identities))
+        """Make every summary cached so far for these identities unreadable; call it after
+        the change has committed. A read still in flight stores its summary under the old
+        version, which nobody reads."""
+        for identity in identities:
+            if identity.owner().is_known:
+                await self.cache.set(
+                    summary_version_key(identity), _new_version(), self.summary_version_ttl
+                )
 
     # ----------------------------------------------------------------- reading
 
@@ -251,17 +322,30 @@ class CartService:
         return loaded
 
     async def summary_json(self, identity: CartIdentity) -> str:
-        """The summary as JSON text, as cached: a cache hit touches neither the database
-        nor a sibling, and is not even decoded."""
+        """The summary as JSON text, as cached: a cache hit is one cache round trip, touches
+        neither the database nor a sibling, and is not even decoded.
+
+        The cached text carries the owner's summary version as it was before the cart was
+        read; it is served only while that is still the current version. Every change sets a
+        new version once committed (``forget_summary``), so a read that began before a
+        change can store its summary late but never have it served after the change.
+        """
         owner = identity.owner()
         if not owner.is_known:
             return _EMPTY_SUMMARY
-        key = summary_key(owner)
-        cached = await self.cache.get(key)
-        if cached is not None:
-            return cached
+        version_key, key = summary_version_key(owner), summary_key(owner)
+        version, cached = await self.cache.get_many([version_key, key])
+        if version is not None and cached is not None:
+            tag, _, text = cached.partition(" ")
+            if tag == version:
+                return text
+        if version is None:
+            # First read, or the version was evicted: start one before reading the cart, so
+            # that a change committed after this read replaces it.
+            version = _new_version()
+            await self.cache.set(version_key, version, self.summary_version_ttl)
         text = json.dumps(summarise(await self.cart(owner)), sort_keys=True)
-        await self.cache.set(key, text, self.summary_ttl)
+        await self.cache.set(key, f"{version} {text}", self.summary_ttl)
         return text
 
     @staticmethod

@@ -12,26 +12,42 @@ from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
 from rose_cart.web.context import csrf_token, identity, services
 
+#: Where the session remembers bookings the events service has not adopted yet:
+#: [user id, anonymous session id, unix time of the next try].
+BOOKINGS_OWED = "bookings_owed"
+#: Asking a sibling that is down on every request would only slow every page down.
+BOOKINGS_RETRY_SECONDS = 60
+
 
 def register_hooks(app: Quart) -> None:
     @app.before_request
     async def adopt_anonymous_cart() -> None:
-        """The first request that carries both a user and an anonymous cart adopts it."""
-        uid, sid = session.get("uid"), session.get("sid")
-        if uid is None or not sid or request.path.startswith("/static/"):
+        """The first request that carries both a user and an anonymous cart adopts it. A
+        sibling that is down never breaks the page: the lines and orders are adopted all
+        the same, and bookings the events service could not take are asked for again on a
+        later request, at most once a minute."""
+        uid = session.get("uid")
+        if uid is None or request.path.startswith("/static/"):
             return
-        adoption = await services().cart.adopt(int(uid), str(sid))
+        user_id, sid = int(uid), session.get("sid")
+        if not sid:
+            await _retry_owed_bookings(user_id)
+            return
+        adoption = await services().cart.adopt(user_id, str(sid))
         session.pop("sid", None)
+        if not adoption.bookings_adopted:
+            session[BOOKINGS_OWED] = [user_id, str(sid), _now() + BOOKINGS_RETRY_SECONDS]
+        noun = "item" if adoption.items == 1 else "items"
         if adoption.merged:
-            noun = "item" if adoption.merged == 1 else "items"
             await flash(
-                f"We merged {adoption.merged} {noun} from before you logged in into your cart.",
+                f"We merged the {adoption.items} {noun} you added before logging in "
+                "into your cart.",
                 "info",
             )
         elif adoption.moved:
-            noun = "item" if adoption.moved == 1 else "items"
             await flash(
-                f"Your cart kept the {adoption.moved} {noun} you added before logging in.", "info"
+                f"Your cart kept the {adoption.items} {noun} you added before logging in.",
+                "info",
             )
 
     @app.context_processor
@@ -72,3 +88,25 @@ def register_hooks(app: Quart) -> None:
             "script-src 'self'; frame-ancestors 'none'",
         )
         return response
+
+
+def _now() -> float:
+    return services().clock.now().timestamp()
+
+
+async def _retry_owed_bookings(user_id: int) -> None:
+    owed = session.get(BOOKINGS_OWED)
+    if not owed:
+        return
+    try:
+        owed_user, sid, retry_at = int(owed[0]), str(owed[1]), float(owed[2])
+    except (TypeError, ValueError, IndexError):
+        session.pop(BOOKINGS_OWED, None)
+        return
+    # Owed to whoever logged in then: another user on this browser must not get them.
+    if owed_user != user_id or _now() < retry_at:
+        return
+    if await services().cart.adopt_bookings(user_id, sid):
+        session.pop(BOOKINGS_OWED, None)
+    else:
+        session[BOOKINGS_OWED] = [user_id, sid, _now() + BOOKINGS_RETRY_SECONDS]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,7 @@ from rose_cart.domain.errors import (
 )
 from rose_cart.domain.identity import CartIdentity
 from tests.fakes import product
+from tests.gates import GatedCalendar
 from tests.unit.services.conftest import Harness
 
 ANON = CartIdentity(session_id="anon-1")
@@ -162,6 +164,58 @@ async def test_summary_cache_hit_touches_no_sibling_and_change_refreshes(
     assert harness.market.product_calls == calls
     await cart.add(ANON, 1, 1)
     assert (await cart.summary(ANON))["count"] == 2
+
+
+async def held_summary(
+    h: Harness, who: CartIdentity
+) -> tuple[GatedCalendar, asyncio.Task[dict[str, object]]]:
+    """Start a summary read of ``who`` and hold it once it has read the cart's lines."""
+    calendar = GatedCalendar()
+    h.services.cart.calendar = calendar
+    read = asyncio.create_task(h.services.cart.summary(who))
+    await asyncio.wait_for(calendar.reached.wait(), 5)
+    return calendar, read
+
+
+async def test_a_summary_read_overtaken_by_a_change_is_never_served_after_it(
+    harness: Harness,
+) -> None:
+    cart = harness.services.cart
+    await cart.add(ANON, 1, 1)
+    calendar, read = await held_summary(harness, ANON)
+    await cart.add(ANON, 1, 1)  # commits and invalidates while the read is held
+    calendar.gate.set()
+    assert (await read)["count"] == 1  # what the cart held when it looked
+    assert (await cart.summary(ANON))["count"] == 2
+    calls = harness.market.product_calls
+    assert (await cart.summary(ANON))["count"] == 2  # and that one is cached again
+    assert harness.market.product_calls == calls
+
+
+async def test_a_late_summary_stays_unread_when_the_cache_forgot_everything(
+    harness: Harness,
+) -> None:
+    cart = harness.services.cart
+    await cart.add(ANON, 1, 1)
+    calendar, read = await held_summary(harness, ANON)
+    await cart.add(ANON, 1, 1)
+    harness.cache.data.clear()  # evicted: the versions with the summaries
+    calendar.gate.set()
+    await read
+    assert (await cart.summary(ANON))["count"] == 2
+
+
+async def test_forgetting_a_summary_also_beats_a_read_in_flight(harness: Harness) -> None:
+    cart = harness.services.cart
+    await cart.add(ALICE, 1, 1)
+    calendar, read = await held_summary(harness, ALICE)
+    # A sibling changed something behind the summary and says so (cart-changed).
+    harness.market.products[1] = product(1, "5.00", market=1, title="Sourdough")
+    harness.cache.data.pop("product:1", None)
+    await cart.forget_summary(ALICE)
+    calendar.gate.set()
+    await read
+    assert (await cart.summary(ALICE))["total"] == "5.00"
 
 
 async def test_empty_identity_has_an_empty_cart(harness: Harness) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +24,7 @@ from rose_cart.adapters.db.tables import (
     payment_attempts,
     refunds,
 )
+from rose_cart.domain.cart import HARD_MAX_PER_LINE
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import quantize
@@ -190,12 +191,13 @@ class SqlCartRepository:
                     .values(user_id=user_id, updated_at=now)
                 )
                 continue
-            cap = maxima.get(row.product_id, existing.quantity + row.quantity)
-            total = existing.quantity + row.quantity
+            # Both rows are locked, so the sum computed here is still the sum when written. A
+            # line added since the maxima were looked up gets the hard cap.
+            cap = maxima.get(row.product_id, HARD_MAX_PER_LINE)
             await self.conn.execute(
                 update(cart_items)
                 .where(cart_items.c.id == existing.id)
-                .values(quantity=case((total > cap, cap), else_=total), updated_at=now)
+                .values(quantity=min(existing.quantity + row.quantity, cap), updated_at=now)
             )
             await self.conn.execute(
                 update(cart_items)
@@ -208,21 +210,33 @@ class SqlCartRepository:
     async def subtract_ordered(
         self, lines: Sequence[tuple[int, int]], order_id: int, now: datetime
     ) -> int:
-        deleted = 0
+        ordered: dict[int, int] = {}
         for item_id, quantity in lines:
-            live = (cart_items.c.id == item_id) & cart_items.c.deleted_at.is_(None)
-            await self.conn.execute(
-                update(cart_items)
-                .where(live, cart_items.c.quantity > quantity)
-                .values(quantity=cart_items.c.quantity - quantity, updated_at=now)
+            ordered[item_id] = ordered.get(item_id, 0) + quantity
+        if not ordered:
+            return 0
+        # One statement, so each line is read and changed under its row lock: a quantity
+        # raised or lowered in another tab meanwhile is the one subtracted from. A line used
+        # up keeps its last quantity (the table allows only positive ones) and leaves the
+        # cart as ordered.
+        taken = case(ordered, value=cart_items.c.id, else_=0)
+        used_up = cart_items.c.quantity <= taken
+        result = await self.conn.execute(
+            update(cart_items)
+            .where(cart_items.c.id.in_(list(ordered)), cart_items.c.deleted_at.is_(None))
+            .values(
+                quantity=case(
+                    (used_up, cart_items.c.quantity), else_=cart_items.c.quantity - taken
+                ),
+                deleted_at=case(
+                    (used_up, literal(now, cart_items.c.deleted_at.type)),
+                    else_=cart_items.c.deleted_at,
+                ),
+                order_id=case((used_up, order_id), else_=cart_items.c.order_id),
+                updated_at=now,
             )
-            result = await self.conn.execute(
-                update(cart_items)
-                .where(live, cart_items.c.quantity <= quantity)
-                .values(deleted_at=now, updated_at=now, order_id=order_id)
-            )
-            deleted += int(result.rowcount)
-        return deleted
+        )
+        return int(result.rowcount)
 
 
 def _order(row: Row[Any], attempts: list[PaymentAttempt] | None = None) -> Order:
@@ -606,10 +620,22 @@ class SqlOrderRepository:
         return [_refund(r) for r in rows]
 
     async def adopt(self, session_id: str, user_id: int, now: datetime) -> int:
+        mine = orders.alias("mine")
+        key_taken = (
+            select(mine.c.id)
+            .where(mine.c.user_id == user_id, mine.c.idempotency_key == orders.c.idempotency_key)
+            .exists()
+        )
         result = await self.conn.execute(
             update(orders)
             .where(orders.c.user_id.is_(None), orders.c.session_id == session_id)
-            .values(user_id=user_id, updated_at=now)
+            .values(
+                user_id=user_id,
+                # A key the user already used stays with the user's own order: a retry of that
+                # request must keep finding it. The adopted order gives the key up.
+                idempotency_key=case((key_taken, None), else_=orders.c.idempotency_key),
+                updated_at=now,
+            )
         )
         return int(result.rowcount)
 

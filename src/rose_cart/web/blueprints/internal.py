@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, render_template, request
 
-from rose_cart.domain.errors import BadInput, CartError
+from rose_cart.domain.errors import BadInput, CartError, SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.ids import positive_id
 from rose_cart.domain.signing import verify
@@ -97,6 +97,11 @@ async def adopt_cart_for_user() -> Response:
     if user_id is None or not isinstance(session_id, str) or not session_id:
         raise BadInput("Give user_id and session_id.")
     adoption = await services().cart.adopt(user_id, session_id)
+    if not adoption.bookings_adopted:
+        # The cart's part is done; the caller retries, which moves nothing twice.
+        raise SiblingUnavailable(
+            "The cart was adopted, but the events service did not take the bookings yet."
+        )
     return jsonify({"ok": True, "moved": adoption.moved, "merged": adoption.merged})
 
 
