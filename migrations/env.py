@@ -32,6 +32,11 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # SQLite alters a table by copying it and dropping the old one; with foreign keys
+        # on, dropping ``orders`` would cascade and delete every payment attempt and item.
+        # The pragma only takes effect outside a transaction, so it goes first.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

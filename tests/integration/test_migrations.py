@@ -11,7 +11,8 @@ from rose_cart.adapters.db.engine import make_engine
 from rose_cart.adapters.db.migrate import downgrade, upgrade
 from tests.conftest import pg_url
 
-TABLES = {"cart_items", "orders", "order_items", "payment_attempts", "page_configs", "outbox"}
+TABLES_0001 = {"cart_items", "orders", "order_items", "payment_attempts", "page_configs", "outbox"}
+TABLES = TABLES_0001 | {"refunds"}
 
 
 async def _tables(url: str) -> set[str]:
@@ -50,6 +51,8 @@ def test_upgrade_from_empty_then_downgrade_last_revision(empty_database: str) ->
     upgrade(empty_database)
     assert asyncio.run(_tables(empty_database)) == TABLES
     downgrade(empty_database, "-1")
+    assert asyncio.run(_tables(empty_database)) == TABLES_0001
+    downgrade(empty_database, "base")
     assert asyncio.run(_tables(empty_database)) == set()
     upgrade(empty_database)  # and back up again
     assert asyncio.run(_tables(empty_database)) == TABLES
@@ -76,3 +79,57 @@ def test_migrations_match_the_table_descriptions(empty_database: str) -> None:
     found = asyncio.run(columns())
     for table in metadata.sorted_tables:
         assert {c.name for c in table.columns} == found[table.name], table.name
+
+
+def test_orders_made_before_the_lifecycle_revision_carry_on(empty_database: str) -> None:
+    """An order with two attempts from before revision 0002 keeps them, numbered, and reads
+    as an aggregate afterwards."""
+    from sqlalchemy import text
+
+    from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
+
+    upgrade(empty_database, "0001")
+
+    async def seed_then_read() -> tuple[list[int], str, str]:
+        engine = make_engine(empty_database)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO orders (id, status, currency, total, webhook_token, "
+                        "needs_refund, created_at, updated_at) VALUES (1, 'pending', 'GBP', "
+                        "9, 'tok', false, '2026-11-01 10:00:00+00', '2026-11-01 10:00:00+00')"
+                    )
+                )
+                for attempt_id, status in [(5, "expired"), (9, "pending")]:
+                    await conn.execute(
+                        text(
+                            "INSERT INTO payment_attempts (id, order_id, status, amount, "
+                            "currency, reference, provider_checkout_id, created_at, "
+                            "updated_at) VALUES (:id, 1, :status, 9, 'GBP', :ref, :chk, "
+                            "'2026-11-01 10:00:00+00', '2026-11-01 10:00:00+00')"
+                        ),
+                        {
+                            "id": attempt_id,
+                            "status": status,
+                            "ref": f"rose-1-{attempt_id}",
+                            "chk": f"chk-{attempt_id}",
+                        },
+                    )
+        finally:
+            await engine.dispose()
+        await asyncio.to_thread(upgrade, empty_database)
+        engine = make_engine(empty_database)
+        try:
+            async with SqlUnitOfWorkFactory(engine)() as tx:
+                order = await tx.orders.get(1)
+        finally:
+            await engine.dispose()
+        assert order is not None
+        live = order.live_attempt()
+        assert live is not None, order.attempts
+        return [a.number for a in order.attempts], live.reference, order.status.value
+
+    numbers, live_reference, status = asyncio.run(seed_then_read())
+    assert numbers == [1, 2]
+    assert live_reference == "rose-1-9" and status == "pending"

@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 #: The longest the reconciler waits between two looks at an unreadable checkout.
 MAX_BACKOFF = timedelta(hours=6)
+#: How long an order claimed by one reconciler is left to it (a worker that dies while
+#: checking only delays the order's next look by this much).
+CHECK_LEASE = timedelta(minutes=2)
 
 _Rule = Callable[[Order], Effects | None]
 T = TypeVar("T")
@@ -454,7 +457,7 @@ class PaymentService:
         about twice. Unreadable checkouts are looked at with a growing backoff."""
         now = self.clock.now()
         async with self.uow() as tx:
-            due = await tx.orders.claim_due_for_check(now, every, batch)
+            due = await tx.orders.claim_due_for_check(now, CHECK_LEASE, batch)
         paid = expired = errors = 0
         for order_id in due:
             failed = False
@@ -469,13 +472,9 @@ class PaymentService:
                 expired += after.status == OrderStatus.EXPIRED
                 failed = any(a.unreadable_since is not None for a in after.open_attempts())
             async with self.uow() as tx:
-                failures = await tx.orders.check_failures(order_id)
-                if failed:
-                    failures += 1
-                    wait = min(every * (2 ** min(failures - 1, 16)), MAX_BACKOFF)
-                    await tx.orders.schedule_check(order_id, self.clock.now() + wait, failures)
-                elif failures:
-                    await tx.orders.schedule_check(order_id, self.clock.now() + every, 0)
+                failures = await tx.orders.check_failures(order_id) + 1 if failed else 0
+                wait = min(every * (2 ** min(max(failures - 1, 0), 16)), MAX_BACKOFF)
+                await tx.orders.schedule_check(order_id, self.clock.now() + wait, failures)
         return ReconcileReport(len(due), paid, expired, errors)
 
     # ----------------------------------------------------------------- refunds
