@@ -433,10 +433,13 @@ class Order:
         if attempt.is_open:
             attempt._move(AttemptStatus.EXPIRED, now)
 
-    def abandon_unsent_attempts(self, now: datetime) -> None:
-        """Attempts whose checkout was never made cannot take money: close them."""
+    def abandon_unsent_attempts(self, now: datetime, ending_before: datetime | None = None) -> None:
+        """Attempts whose checkout was never made cannot take money: close them (only those
+        ending before ``ending_before``, when given: a fresh one may be being made)."""
         for attempt in self.open_attempts():
-            if attempt.provider_checkout_id is None:
+            if attempt.provider_checkout_id is not None:
+                continue
+            if ending_before is None or attempt.valid_until <= ending_before:
                 attempt._move(AttemptStatus.EXPIRED, now)
 
     def _end(self, target: OrderStatus, now: datetime) -> Effects:

@@ -12,6 +12,7 @@ webhook said; it asks the provider with the account each checkout was made with.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -68,6 +69,9 @@ MAX_BACKOFF = timedelta(hours=6)
 #: How long an order claimed by one reconciler is left to it (a worker that dies while
 #: checking only delays the order's next look by this much).
 CHECK_LEASE = timedelta(minutes=2)
+#: An attempt whose checkout was never made is made again (same reference) only while it has
+#: at least this long left to run; older ones are given up for a fresh attempt.
+UNSENT_REUSE_MARGIN = timedelta(minutes=2)
 
 _Rule = Callable[[Order], Effects | None]
 T = TypeVar("T")
@@ -262,6 +266,15 @@ class PaymentService:
             return PaymentStart(order, self.return_url(order))
         if not order.is_payable:
             raise OrderNotPayable()
+        live = order.live_attempt()
+        if (
+            live is not None
+            and live.provider_checkout_id is None
+            and live.valid_until > self.clock.now() + UNSENT_REUSE_MARGIN
+        ):
+            # Its checkout is being made (another tab) or failed a moment ago: make it with
+            # the same reference, which gives the same checkout, rather than a second one.
+            return await self._create_checkout(order, live)
         closed: list[int] = []
         for attempt in order.open_attempts():
             if attempt.provider_checkout_id is None:
@@ -284,7 +297,7 @@ class PaymentService:
             now = self.clock.now()
             for attempt_id in closed:
                 o.checkout_closed(attempt_id, now)
-            o.abandon_unsent_attempts(now)
+            o.abandon_unsent_attempts(now, ending_before=now + UNSENT_REUSE_MARGIN)
             o.start_attempt(
                 now=now, valid_for=self.valid_for, account=account, prefix=prefix, nonce=nonce
             )
@@ -321,7 +334,10 @@ class PaymentService:
         stored = order.attempt(attempt.id)
         if stored.is_open and stored.provider_checkout_id == checkout_id and stored.hosted_url:
             return PaymentStart(order, stored.hosted_url)
-        # Closed meanwhile (pay again in another tab): the order page shows what is live.
+        # The attempt was closed meanwhile: close this checkout now (the relay's command
+        # does it again should this fail), and show the payer what is live.
+        with contextlib.suppress(CartError):
+            await self._close(order, stored, checkout_id)
         live = order.live_attempt()
         if live is not None and live.hosted_url:
             return PaymentStart(order, live.hosted_url)
@@ -592,28 +608,29 @@ class PaymentService:
         order = await self.get(order_id)
         attempt = order.attempt(attempt_id)
         ours = attempt.provider_checkout_id == checkout_id
-        if ours and not attempt.is_open:
-            return
+        # Asked even when the attempt is closed here: it may have been closed before its
+        # checkout existed, and closing one that is closed already changes nothing.
         outcome, state = await self._close(order, attempt, checkout_id)
         if outcome == "unreadable":
             raise PaymentProviderUnavailable(
                 provider_message=f"checkout {checkout_id} could not be closed or read"
             )
-        if ours:
-            answer = _answer(state, attempt) if state is not None else None
-            if outcome == "closed" or answer is None:
+        if outcome == "closed":
+            if ours:
                 await self.transact(
                     order_id, lambda o: o.checkout_closed(attempt_id, self.clock.now())
                 )
-            else:
-                await self._apply(order_id, [(attempt_id, answer)])
-        elif state is not None and attempt_status_from_provider(state.status) == AttemptStatus.PAID:
+            return
+        assert state is not None
+        if attempt_status_from_provider(state.status) != AttemptStatus.PAID:
+            raise PaymentProviderUnavailable(
+                provider_message=f"checkout {checkout_id} could not be closed yet"
+            )
+        if ours:
+            await self._apply(order_id, [(attempt_id, _answer(state, attempt))])
+        else:
             # A stray second checkout for one attempt took money: a person refunds it.
             await self.transact(order_id, lambda o: o.paid_twice(self.clock.now()))
-        elif outcome != "closed":
-            raise PaymentProviderUnavailable(
-                provider_message=f"checkout {checkout_id} is still open"
-            )
 
 
 def _answer(state: CheckoutState, attempt: PaymentAttempt) -> CheckoutAnswer:
