@@ -139,6 +139,7 @@ class FakeMarket:
         return [self.products[i] for i in ids if i in self.products]
 
     async def marketplaces_by_ids(self, ids: Sequence[int]) -> list[MarketPlace]:
+        outside_transaction("marketplaces_by_ids")
         if self.down:
             raise SiblingUnavailable()
         return [self.marketplaces[i] for i in ids if i in self.marketplaces]
@@ -149,9 +150,11 @@ class FakeBlog:
         self.posts = {p.id: p for p in posts}
 
     async def posts_by_ids(self, ids: Sequence[int]) -> list[Post]:
+        outside_transaction("posts_by_ids")
         return [self.posts[i] for i in ids if i in self.posts]
 
     async def post_by_slug(self, slug: str) -> Post | None:
+        outside_transaction("post_by_slug")
         return next((p for p in self.posts.values() if p.slug == slug), None)
 
 
@@ -178,9 +181,11 @@ class FakeCalendar:
         return sum(1 for call in self.calls if call == (name, order_id))
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
+        outside_transaction("calendar.pending_entries")
         return []
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
+        outside_transaction("calendar.pending_tickets")
         return list(self.tickets)
 
     async def claim_entries_for_order(
@@ -206,9 +211,11 @@ class FakeCalendar:
         self._call("release", order_id)
 
     async def entries_for_order(self, order_id: int) -> list[CalendarEntry]:
+        outside_transaction("calendar.entries_for_order")
         return []
 
     async def tickets_for_order(self, order_id: int) -> list[Ticket]:
+        outside_transaction("calendar.tickets_for_order")
         return []
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
