@@ -275,21 +275,15 @@ class PaymentService:
             # Its checkout is being made (another tab) or failed a moment ago: make it with
             # the same reference, which gives the same checkout, rather than a second one.
             return await self._create_checkout(order, live)
-        closed: list[int] = []
-        for attempt in order.open_attempts():
-            if attempt.provider_checkout_id is None:
-                continue
-            outcome, state = await self._close(order, attempt)
-            if outcome == "answer" and state is not None:
-                order = await self._apply(order.id, [(attempt.id, _answer(state, attempt))])
-                if order.status in SETTLED:
-                    return PaymentStart(order, self.return_url(order))
-            if outcome != "closed":
-                raise PaymentProviderUnavailable(
-                    "We could not close your earlier payment link, so we have not made a new "
-                    "one. Nothing was taken twice; please try again in a minute."
-                )
-            closed.append(attempt.id)
+        order, outcomes = await self._close_open_checkouts(order)
+        if order.status in SETTLED:
+            return PaymentStart(order, self.return_url(order))
+        if "unreadable" in outcomes.values():
+            raise PaymentProviderUnavailable(
+                "We could not close your earlier payment link, so we have not made a new "
+                "one. Nothing was taken twice; please try again in a minute."
+            )
+        closed = list(outcomes)
         account, prefix = await self.account_for_new_attempt(order.page_id)
         nonce = self.nonce()
 
@@ -419,6 +413,29 @@ class PaymentService:
             return "closed", state
         return "answer", state
 
+    async def _close_open_checkouts(self, order: Order) -> tuple[Order, dict[int, str]]:
+        """Close every open checkout of the order at the provider.
+
+        Returns the order — paid, when a payment turned up while closing — and each
+        attempt's outcome, ``closed`` or ``unreadable``. Raises
+        ``PaymentProviderUnavailable`` when a checkout could be neither closed nor found paid.
+        """
+        outcomes: dict[int, str] = {}
+        for attempt in order.open_attempts():
+            if attempt.provider_checkout_id is None:
+                continue
+            outcome, state = await self._close(order, attempt)
+            if outcome == "answer" and state is not None:
+                order = await self._apply(order.id, [(attempt.id, _answer(state, attempt))])
+                if order.status in SETTLED:
+                    return order, outcomes
+                raise PaymentProviderUnavailable(
+                    operation="deactivate_checkout",
+                    provider_message=f"a checkout of order {order.id} could not be closed",
+                )
+            outcomes[attempt.id] = outcome
+        return order, outcomes
+
     async def _expire_if_due(self, order: Order) -> Order:
         if not order.is_due_to_expire(self.clock.now()):
             return order
@@ -431,25 +448,13 @@ class PaymentService:
         """Expire (``cancel_reason`` None) or cancel an unpaid order: its open checkouts are
         closed first, and a payment found while closing wins. Raises
         ``PaymentProviderUnavailable`` when a checkout cannot be closed now."""
-        order = await self.get(order_id)
-        outcomes: list[tuple[int, str]] = []
-        for attempt in order.open_attempts():
-            if attempt.provider_checkout_id is None:
-                continue
-            outcome, state = await self._close(order, attempt)
-            if outcome == "answer" and state is not None:
-                order = await self._apply(order.id, [(attempt.id, _answer(state, attempt))])
-                if order.status in SETTLED:
-                    return order
-                raise PaymentProviderUnavailable(
-                    operation="deactivate_checkout",
-                    provider_message=f"checkout of order {order.id} could not be closed",
-                )
-            outcomes.append((attempt.id, outcome))
+        order, outcomes = await self._close_open_checkouts(await self.get(order_id))
+        if order.status in SETTLED:
+            return order
 
         def rule(o: Order) -> Effects:
             now = self.clock.now()
-            for attempt_id, outcome in outcomes:
+            for attempt_id, outcome in outcomes.items():
                 if outcome == "closed":
                     o.checkout_closed(attempt_id, now)
                 else:

@@ -7,6 +7,8 @@ import pytest
 
 from rose_cart.bootstrap import Overrides, build_services
 from rose_cart.config import Settings
+from rose_cart.domain.identity import CartIdentity
+from rose_cart.services.checkout import CheckoutResult
 from rose_cart.services.container import Services
 from tests.fakes import (
     VIOLATIONS,
@@ -67,3 +69,22 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     yield Harness(services, market, calendar, cache, clock, payments, subscriber, database_url)
     await services.aclose()
     assert VIOLATIONS == [], f"remote calls inside a transaction: {VIOLATIONS}"
+
+
+ALICE = CartIdentity(user_id=7)
+
+
+async def checked_out(h: Harness, qty: int = 2) -> CheckoutResult:
+    """Alice checks out ``qty`` sourdough from the bakery."""
+    await h.services.cart.add(ALICE, 1, qty)
+    return await h.services.checkout.checkout(ALICE, "bakery")
+
+
+def checkout_id(result: CheckoutResult) -> str:
+    return result.payment_url.rsplit("/", 1)[-1]
+
+
+async def outbox(h: Harness, type_: str, order_id: int) -> int:
+    """How many ``type_`` records the order has in the outbox."""
+    async with h.services.cart.uow() as tx:
+        return await tx.outbox.count(type_, str(order_id))

@@ -19,29 +19,12 @@ from rose_cart.domain.errors import (
     PaymentProviderUnavailable,
     SiblingUnavailable,
 )
-from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import AttemptStatus, Attention, OrderStatus
 from rose_cart.ports import AdminOrderFilter, CheckoutState, PaymentCredentials
-from rose_cart.services.checkout import CheckoutResult
 from tests.fakes import FakePaymentProvider
-from tests.unit.services.conftest import Harness
+from tests.unit.services.conftest import ALICE, Harness, checked_out, checkout_id, outbox
 
-ALICE = CartIdentity(user_id=7)
 PAST_WINDOW = {"minutes": 36}  # 30-minute checkout + 5 minutes' grace, and a bit
-
-
-async def checked_out(h: Harness, qty: int = 2) -> CheckoutResult:
-    await h.services.cart.add(ALICE, 1, qty)
-    return await h.services.checkout.checkout(ALICE, "bakery")
-
-
-def checkout_id(result: CheckoutResult) -> str:
-    return result.payment_url.rsplit("/", 1)[-1]
-
-
-async def outbox(h: Harness, type_: str, order_id: int) -> int:
-    async with h.services.cart.uow() as tx:
-        return await tx.outbox.count(type_, str(order_id))
 
 
 async def webhook(h: Harness, order_id: int, cid: str) -> None:

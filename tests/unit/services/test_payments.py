@@ -7,25 +7,9 @@ import pytest
 from rose_cart.domain.errors import OrderNotFound, OrderNotPayable, PaymentProviderUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import AttemptStatus, OrderStatus
-from rose_cart.services.checkout import CheckoutResult
-from tests.unit.services.conftest import Harness
+from tests.unit.services.conftest import ALICE, Harness, checked_out, checkout_id, outbox
 
-ALICE = CartIdentity(user_id=7)
 BOB = CartIdentity(user_id=8)
-
-
-async def checked_out(h: Harness, qty: int = 2) -> CheckoutResult:
-    await h.services.cart.add(ALICE, 1, qty)
-    return await h.services.checkout.checkout(ALICE, "bakery")
-
-
-def checkout_id(result: CheckoutResult) -> str:
-    return result.payment_url.rsplit("/", 1)[-1]
-
-
-async def outbox(h: Harness, type_: str, order_id: int) -> int:
-    async with h.services.cart.uow() as tx:
-        return await tx.outbox.count(type_, str(order_id))
 
 
 async def test_paid_checkout_pays_the_order_once_and_empties_the_ordered_lines(
