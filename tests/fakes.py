@@ -188,6 +188,14 @@ class FakeCalendar:
         outside_transaction("calendar.pending_tickets")
         return list(self.tickets)
 
+    async def remove_pending_entry(self, identity: CartIdentity, entry_id: int) -> bool:
+        self._call("remove_entry", entry_id)
+        return False
+
+    async def set_pending_tickets(self, user_id: int, ticket_type_id: int, quantity: int) -> int:
+        self._call("set_tickets", (ticket_type_id, quantity))
+        return 0
+
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
     ) -> None:

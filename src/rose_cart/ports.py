@@ -101,16 +101,36 @@ class BlogService(Protocol):
 
 
 class CalendarService(Protocol):
-    """The events sibling: bookable calendar entries and tickets.
+    """The events sibling: bookable calendar entries (bookings) and event tickets.
 
-    Claims move entries pending -> ordered and tickets pending -> reserved for one order;
-    confirm moves them on once paid; release gives them back to the cart.
-    ``claim_tickets_for_order`` raises ``SoldOut`` when capacity is gone.
+    A booking is a calendar entry in state ``pending`` held for a visitor (user or anonymous
+    session); tickets need a logged-in user. States (DESIGN §5): entries pending -> ordered
+    (claimed) -> provisional (paid); tickets pending -> reserved (claimed) -> confirmed (paid).
+    Pending tickets are not sold: availability counts reserved + confirmed + checked-in.
+
+    Every order-scoped call is idempotent per order. ``page_post_id`` limits a claim to the
+    calendars of that page (None: calendars that belong to no page). A claim either takes
+    everything it should or nothing, and raises ``SoldOut`` (message naming the entry and
+    how many are left; details ``entry_id``, ``ticket_type_id``, ``left``) when a ticket
+    type has too few left — re-checked atomically at claim time. Claiming for an order whose
+    claims were released earlier takes back exactly what that order had (never lines added
+    to the cart since), or raises ``SoldOut``. Raises ``SiblingUnavailable`` when the events
+    service cannot be reached.
     """
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]: ...
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]: ...
+
+    async def remove_pending_entry(self, identity: CartIdentity, entry_id: int) -> bool:
+        """Take a pending booking out of the visitor's cart. False when they have none."""
+        ...
+
+    async def set_pending_tickets(self, user_id: int, ticket_type_id: int, quantity: int) -> int:
+        """Make the user's pending tickets of that type number ``quantity`` (0 removes them);
+        returns how many there are now. Raises ``TicketTypeNotFound`` for an unknown type,
+        ``SoldOut`` when more are asked for than are left."""
+        ...
 
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
@@ -124,7 +144,9 @@ class CalendarService(Protocol):
 
     async def confirm_tickets_for_order(self, order_id: int) -> None: ...
 
-    async def release_for_order(self, order_id: int) -> None: ...
+    async def release_for_order(self, order_id: int) -> None:
+        """Give the order's claims back to its owner's cart (pending again)."""
+        ...
 
     async def entries_for_order(self, order_id: int) -> list[CalendarEntry]: ...
 

@@ -69,6 +69,16 @@ class PageNotFound(NotFound):
     message = "That page does not exist."
 
 
+class EntryNotFound(NotFound):
+    code = "entry_not_found"
+    message = "That booking does not exist."
+
+
+class TicketTypeNotFound(NotFound):
+    code = "ticket_type_not_found"
+    message = "That ticket type does not exist."
+
+
 class OrderNotFound(NotFound):
     code = "order_not_found"
     message = "That order does not exist."

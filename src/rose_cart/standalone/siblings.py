@@ -69,6 +69,12 @@ class ReferenceCalendar:
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
         return []
 
+    async def remove_pending_entry(self, identity: CartIdentity, entry_id: int) -> bool:
+        return False
+
+    async def set_pending_tickets(self, user_id: int, ticket_type_id: int, quantity: int) -> int:
+        return 0
+
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
     ) -> None:
