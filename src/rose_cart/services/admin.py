@@ -53,6 +53,10 @@ def parse_filter(status: object, page_slug: object, needs_attention: object) -> 
     return AdminOrderFilter(parsed_status, slug, flag)
 
 
+#: A refund amount has fewer digits before the point than this.
+MAX_AMOUNT_DIGITS = 12
+
+
 def parse_amount(raw: object) -> Decimal | None:
     """A refund amount in major units ("4.50"); None or "" refunds all that is left."""
     if raw is None or raw == "":
@@ -64,6 +68,9 @@ def parse_amount(raw: object) -> Decimal | None:
     except InvalidOperation as exc:
         raise InvalidAmount() from exc
     if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -3:  # type: ignore[operator]
+        raise InvalidAmount()
+    if amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        # "1e400" is finite, but no payment is that large and it cannot be rounded to pennies.
         raise InvalidAmount()
     return amount
 
