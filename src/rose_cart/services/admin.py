@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from rose_cart.domain.errors import InvalidAmount, NotFound
+from rose_cart.domain.errors import (
+    InvalidAmount,
+    NotFound,
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+)
 from rose_cart.domain.order import Order, OrderStatus
 from rose_cart.ports import AdminOrderFilter, OutboxRecord, UnitOfWorkFactory
 from rose_cart.services.orders import OrderService, OrderView, parse_order_id
@@ -120,7 +125,21 @@ class AdminService:
         account."""
         self.require(who)
         oid = parse_order_id(order_id)
-        await self.payments.refund(oid, parse_amount(amount), who.label)
+        try:
+            await self.payments.refund(oid, parse_amount(amount), who.label)
+        except PaymentProviderRejected as exc:
+            # The payer-facing text ("your cart is safe") would mislead whoever refunds.
+            reason = exc.details.get("provider_message") or "no reason given"
+            raise PaymentProviderRejected(
+                f"SumUp refused the refund ({reason}). The order page shows what was refunded.",
+                **exc.details,
+            ) from exc
+        except PaymentProviderUnavailable as exc:
+            raise PaymentProviderUnavailable(
+                "SumUp did not answer, so the refund may or may not have gone through. The "
+                "order is flagged: check the payment in SumUp before refunding again.",
+                **exc.details,
+            ) from exc
         return await self.view(who, oid)
 
     async def retry(self, who: Admin, order_id: object, record_id: str) -> AdminOrderView:
