@@ -461,7 +461,9 @@ async def test_sumup_not_answering_a_refund_flags_the_order_for_a_person(web: We
     data = await admin_order(admin, order_id)
     assert (data["status"], data["refunded"]) == ("paid", "0.00")
     assert data["needs_attention"] is True and "did not confirm a refund" in data["attention"]
-    assert [(r["amount"], r["status"]) for r in data["refunds"]] == [("3.00", "unconfirmed")]
+    assert [(r["amount"], r["status"], r["error"]) for r in data["refunds"]] == [
+        ("3.00", "unconfirmed", "timed out")
+    ]
     assert await admin_list(admin, "?needs_attention=true") == [order_id]
     page = await html(await admin.client.get(f"/admin/orders/{order_id}/"))
     assert 'data-needs-attention="true"' in page and "check it in SumUp" in page
@@ -492,6 +494,9 @@ async def test_a_parked_command_is_put_back_in_the_queue(web: Web, events: Event
 
     admin = await as_admin(web)
     assert await admin_list(admin, "?needs_attention=true") == [order_id]
+    listing = await html(await admin.client.get("/admin/orders/?attention=true"))
+    assert f'href="/admin/orders/{order_id}/"' in listing
+    assert "A command kept failing and is parked." in listing
     page = await html(await admin.client.get(f"/admin/orders/{order_id}/"))
     assert 'data-needs-attention="true"' in page
     assert "1 command kept failing and is parked below." in page
