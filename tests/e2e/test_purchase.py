@@ -208,3 +208,112 @@ def test_declined_payment_leaves_the_order_unpaid_and_the_cart_full(
     expect(page).to_have_url(PAY_PAGE)
     expect_sandbox_asks_for(page, "£4.50")
     shots("pay again")
+
+
+def log_out(page: Page) -> None:
+    header = page.locator("header.site-header")
+    header.get_by_role("button", name="Log out").click()
+    expect(header.get_by_role("button", name="Log in")).to_be_visible()
+
+
+def buy_one_loaf(page: Page, username: str) -> int:
+    """Log in, buy one sourdough loaf from the bakery, pay on SumUp; the order id."""
+    page.goto("/")
+    log_in(page, username)
+    add_to_cart(page, "Sourdough loaf", 1, badge_after=1)
+    page.goto("/cart/")
+    check_out_bakery(page, "£4.50")
+    page.get_by_role("button", name=re.compile(r"^Pay\b")).click()
+    order_id = order_id_from_return_page(page)
+    expect(page.locator("[data-order-status]")).to_have_attribute("data-order-status", "paid")
+    return order_id
+
+
+def on_a_phone(page: Page, shots: Shots, name: str) -> None:
+    """The page on a phone: wide tables scroll in their own box, so the page itself never
+    needs scrolling sideways."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width}px wide on a 390px phone"
+        shots(name)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_admin_refunds_a_paid_order_and_the_payer_sees_it(page: Page, shots: Shots) -> None:
+    shots.prefix = "refund-"
+    payer = fresh_username("refundee")
+    order_id = buy_one_loaf(page, payer)
+    shots("paid")
+
+    # 1. The demo's admin finds the order among everyone's.
+    log_out(page)
+    log_in(page, "admin")
+    page.goto("/admin/orders/")
+    expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
+    row = page.locator(f'tr[data-order-id="{order_id}"]')
+    expect(row).to_have_attribute("data-order-status", "paid")
+    expect(row).to_contain_text("Rose Ash Bakery")
+    expect(row).to_contain_text("£4.50")
+    shots("admin orders")
+    on_a_phone(page, shots, "admin orders phone")
+
+    # 2. The filter finds it among the paid bakery orders.
+    filters = page.locator("form.admin-filter")
+    filters.get_by_label("Status").select_option("paid")
+    filters.get_by_label("Page (slug)").fill("bakery")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"status=paid"))
+    expect(page.locator(f'tr[data-order-id="{order_id}"]')).to_be_visible()
+    expect(page.locator("tr[data-order-status]:not([data-order-status=paid])")).to_have_count(0)
+    shots("admin filtered")
+
+    # 3. The order's page: its payment, what happened, and the refund form.
+    page.get_by_role("link", name=f"#{order_id}", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/admin/orders/{order_id}/$"))
+    status = page.locator("h1 [data-order-status]")
+    expect(status).to_have_attribute("data-order-status", "paid")
+    expect(page.locator("table.payments tbody tr")).to_have_count(1)
+    expect(page.locator("table.payments tbody tr")).to_contain_text("paid")
+    expect(page.locator("table.outbox")).to_contain_text("rose:OrderPaid")
+    refund_form = page.locator("form.refund-form")
+    expect(refund_form).to_contain_text("all that is left: £4.50")
+    shots("admin order")
+
+    # 4. Part of it first, then all that is left.
+    refund_form.get_by_role("textbox").fill("1.50")
+    refund_form.get_by_role("button", name="Refund").click()
+    expect(page.locator("#flash")).to_contain_text("£1.50 refunded in all")
+    expect(status).to_have_attribute("data-order-status", "partially_refunded")
+    expect(page.locator("ul.refunds li")).to_have_count(1)
+    expect(page.locator("ul.refunds")).to_contain_text("£1.50 — done")
+    expect(refund_form).to_contain_text("all that is left: £3.00")
+    shots("admin partly refunded")
+
+    refund_form.get_by_role("button", name="Refund").click()
+    expect(page.locator("#flash")).to_contain_text("£4.50 refunded in all")
+    expect(status).to_have_attribute("data-order-status", "refunded")
+    expect(status).to_have_text("refunded")
+    expect(page.locator("ul.refunds li")).to_have_count(2)
+    expect(page.locator("ul.refunds")).to_contain_text("£3.00 — done")
+    expect(page.locator("form.refund-form")).to_have_count(0)
+    expect(page.locator("table.outbox")).to_contain_text("rose:OrderRefunded")
+    shots("admin refunded")
+    on_a_phone(page, shots, "admin refunded phone")
+
+    # 5. The payer sees the money went back, on the order's page and in the list.
+    log_out(page)
+    log_in(page, payer)
+    page.goto(f"/orders/{order_id}/")
+    notice = page.locator("[data-refunded]")
+    expect(notice).to_have_attribute("data-refunded", "4.50")
+    expect(notice).to_contain_text("Refunded:")
+    expect(notice).to_contain_text("£4.50 of £4.50 went back to your card")
+    expect(page.locator("main")).not_to_contain_text("Thank you")
+    shots("payer sees refund")
+    page.get_by_role("link", name="My orders").click()
+    row = page.locator(f'tr[data-order-id="{order_id}"]')
+    expect(row).to_have_attribute("data-order-status", "refunded")
+    expect(row).to_contain_text("refunded")
+    shots("payer orders")

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from rose_cart.domain.errors import InvalidAmount, NotFound
+from rose_cart.domain.errors import (
+    InvalidAmount,
+    NotFound,
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+)
 from rose_cart.domain.order import Order, OrderStatus
 from rose_cart.ports import AdminOrderFilter, OutboxRecord, UnitOfWorkFactory
 from rose_cart.services.orders import OrderService, OrderView, parse_order_id
@@ -53,6 +58,10 @@ def parse_filter(status: object, page_slug: object, needs_attention: object) -> 
     return AdminOrderFilter(parsed_status, slug, flag)
 
 
+#: A refund amount has fewer digits before the point than this.
+MAX_AMOUNT_DIGITS = 12
+
+
 def parse_amount(raw: object) -> Decimal | None:
     """A refund amount in major units ("4.50"); None or "" refunds all that is left."""
     if raw is None or raw == "":
@@ -64,6 +73,9 @@ def parse_amount(raw: object) -> Decimal | None:
     except InvalidOperation as exc:
         raise InvalidAmount() from exc
     if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -3:  # type: ignore[operator]
+        raise InvalidAmount()
+    if amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        # "1e400" is finite, but no payment is that large and it cannot be rounded to pennies.
         raise InvalidAmount()
     return amount
 
@@ -113,7 +125,21 @@ class AdminService:
         account."""
         self.require(who)
         oid = parse_order_id(order_id)
-        await self.payments.refund(oid, parse_amount(amount), who.label)
+        try:
+            await self.payments.refund(oid, parse_amount(amount), who.label)
+        except PaymentProviderRejected as exc:
+            # The payer-facing text ("your cart is safe") would mislead whoever refunds.
+            reason = exc.details.get("provider_message") or "no reason given"
+            raise PaymentProviderRejected(
+                f"SumUp refused the refund ({reason}). The order page shows what was refunded.",
+                **exc.details,
+            ) from exc
+        except PaymentProviderUnavailable as exc:
+            raise PaymentProviderUnavailable(
+                "SumUp did not answer, so the refund may or may not have gone through. The "
+                "order is flagged: check the payment in SumUp before refunding again.",
+                **exc.details,
+            ) from exc
         return await self.view(who, oid)
 
     async def retry(self, who: Admin, order_id: object, record_id: str) -> AdminOrderView:

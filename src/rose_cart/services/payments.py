@@ -536,7 +536,8 @@ class PaymentService:
                 results.append((refund_id, "failed", str(exc.details.get("provider_message"))))
             except PaymentProviderUnavailable as exc:
                 failure, unconfirmed = exc, True
-                results.append((refund_id, "unconfirmed", exc.message))
+                reason = exc.details.get("provider_message") or exc.message
+                results.append((refund_id, "unconfirmed", str(reason)))
             else:
                 done += piece
                 results.append((refund_id, "done", None))
