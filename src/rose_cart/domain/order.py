@@ -283,12 +283,9 @@ class Order:
     def is_due_to_expire(self, now: datetime) -> bool:
         if self.status == OrderStatus.CLAIMING:
             return now >= self.created_at + CLAIMING_TIMEOUT
-        if not self.is_payable:
-            return False
-        latest = self.latest_attempt
-        # The provider ended the last checkout itself: nothing is left to pay through.
-        ended = latest is not None and latest.status == AttemptStatus.EXPIRED
-        return ended or now >= self.expires_at()
+        # Only the clock gives an order up. A closed last checkout is no reason: it may
+        # have been closed a moment ago by "pay again", whose new attempt is on its way.
+        return self.is_payable and now >= self.expires_at()
 
     # ------------------------------------------------------------------ rules
 

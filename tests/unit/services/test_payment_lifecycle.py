@@ -346,3 +346,27 @@ def _admin() -> object:
     from rose_cart.services.admin import Admin
 
     return Admin(7, "alice")
+
+
+async def test_a_check_while_pay_again_closes_the_old_checkout_never_expires_the_order(
+    harness: Harness,
+) -> None:
+    """The webhook or the reconciler asks about the order just after "pay again" closed its
+    checkout, before the new attempt is stored: the order must stay payable."""
+
+    class CheckWhileClosing(FakePaymentProvider):
+        async def deactivate_checkout(
+            self, provider_checkout_id: str, credentials: PaymentCredentials
+        ) -> CheckoutState:
+            state = await super().deactivate_checkout(provider_checkout_id, credentials)
+            await harness.services.payments.check_payment_status(order_id)
+            return state
+
+    provider = CheckWhileClosing()
+    harness.services.payments.provider = provider
+    result = await checked_out(harness)
+    order_id = result.order.id
+    provider.settle(checkout_id(result), "FAILED")
+    start = await harness.services.orders.pay_again(ALICE, order_id)
+    assert start.order.status == OrderStatus.PENDING
+    assert provider.live() == [start.payment_url.rsplit("/", 1)[-1]]

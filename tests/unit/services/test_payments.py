@@ -121,11 +121,20 @@ async def test_unpaid_order_expires_after_the_session_and_grace(harness: Harness
     assert fresh.order.id != order.id
 
 
-async def test_provider_expired_expires_the_order(harness: Harness) -> None:
+async def test_a_checkout_sumup_ended_leaves_the_order_payable_until_its_time_is_up(
+    harness: Harness,
+) -> None:
     result = await checked_out(harness)
     harness.payments.settle(checkout_id(result), "EXPIRED")
     order = await harness.services.payments.check_payment_status(result.order.id)
-    assert order.status == OrderStatus.EXPIRED
+    # Closed (by SumUp, or by "pay again" in another tab): the order can still be paid.
+    assert order.status == OrderStatus.PENDING and order.live_attempt() is None
+    start = await harness.services.orders.pay_again(ALICE, order.id)
+    assert start.payment_url != result.payment_url
+    harness.clock.advance(minutes=36)
+    assert (await harness.services.payments.check_payment_status(order.id)).status == (
+        OrderStatus.EXPIRED
+    )
 
 
 async def test_a_paid_amount_that_differs_is_not_taken_as_payment(harness: Harness) -> None:
