@@ -357,7 +357,7 @@ class FakeCalendar:
         left = self.left(ticket_type_id)
         if left is not None and quantity > left:
             raise SoldOut(
-                f"Only {left} {ticket_type.name} tickets are left for {ticket_type.entry_name}.",
+                f"Only {left} left of the {ticket_type.name} tickets for {ticket_type.entry_name}.",
                 entry_id=ticket_type.entry_id,
                 ticket_type_id=ticket_type_id,
                 left=left,
@@ -410,7 +410,7 @@ class FakeCalendar:
             if left is not None and number > left:
                 ticket_type = self.ticket_types[type_id]
                 raise SoldOut(
-                    f"Only {left} {ticket_type.name} tickets are left for "
+                    f"Only {left} left of the {ticket_type.name} tickets for "
                     f"{ticket_type.entry_name}; you asked for {number}.",
                     entry_id=ticket_type.entry_id,
                     ticket_type_id=type_id,

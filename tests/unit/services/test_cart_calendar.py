@@ -154,7 +154,7 @@ async def test_more_tickets_than_are_left_is_sold_out_in_the_events_services_wor
     harness.calendar.hold_tickets(7, 3, 2)
     with pytest.raises(SoldOut) as raised:
         await harness.services.cart.set_tickets(ALICE, 3, 4)
-    assert raised.value.message == "Only 3 Adult tickets are left for Harvest supper."
+    assert raised.value.message == "Only 3 left of the Adult tickets for Harvest supper."
     assert raised.value.details == {"entry_id": 50, "ticket_type_id": 3, "left": 3}
     assert await ticket_lines(harness) == {3: 2}
     await harness.services.cart.set_tickets(ALICE, 3, 3)  # exactly what is left is fine
