@@ -178,6 +178,10 @@ async def test_checkout_includes_them_and_a_sold_out_ticket_is_409_with_the_cart
     web: Web, events: FakeCalendar
 ) -> None:
     await alice_with_tickets(web, events)
+    response = await web.client.post("/api/v1/checkout", json={})  # bakery and chapel
+    error = (await response.get_json())["error"]
+    assert error["code"] == "multiple_pages"
+    assert [p["slug"] for p in error["pages"]] == ["bakery", "events"]
     events.ticket_types[3].sold_elsewhere = 9  # one adult place left; Alice holds two
     before = await web.cart()
     response = await web.client.post("/api/v1/checkout", json={"page_slug": "events"})
