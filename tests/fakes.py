@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -20,6 +21,7 @@ from rose_cart.domain.errors import (
     PaymentProviderRejected,
     SiblingUnavailable,
     SoldOut,
+    TicketTypeNotFound,
 )
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money
@@ -158,18 +160,151 @@ class FakeBlog:
         return next((p for p in self.posts.values() if p.slug == slug), None)
 
 
+@dataclass
+class FakeTicketType:
+    """A ticket type of one calendar entry; ``capacity`` None means unlimited. ``sold_elsewhere``
+    counts tickets other buyers hold (reserved, confirmed or checked in)."""
+
+    id: int
+    entry_id: int
+    entry_name: str
+    name: str
+    cost: Decimal
+    capacity: int | None = None
+    page_id: int | None = 101
+    currency: str = "GBP"
+    sold_elsewhere: int = 0
+
+
+@dataclass
+class _Held:
+    """A booking or a ticket the events service holds for someone (``owner``: the identity's
+    key, or None for tickets any user sees), and the order that claimed it."""
+
+    item: Any  # CalendarEntry | Ticket
+    owner: str | None
+    order_id: int | None = None
+
+
 class FakeCalendar:
-    """Records what the cart asked of the events service. ``down`` makes every claim,
-    confirmation and release fail as an unreachable service would; ``sold_out`` makes
-    ticket claims fail."""
+    """A small in-memory events service behind the ``CalendarService`` contract.
+
+    Bookings (``book``) and pending tickets (``hold_tickets``) belong to a visitor; claims
+    move them to an order (entries ``ordered``, tickets ``reserved``), confirmations onwards,
+    a release back to the cart. A claim re-checks ticket capacity and takes all or nothing;
+    claiming again after a release takes back exactly what the order had.
+
+    It also records what the cart asked of it (``calls``; ``reads`` counts the cart reads).
+    ``down`` makes every change, claim, confirmation and release fail as an unreachable
+    service would (reads still answer); ``sold_out`` makes every ticket claim fail.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
+        self.reads: dict[str, int] = {"pending_entries": 0, "pending_tickets": 0}
         self.sold_out = False
         self.down = False
-        self.tickets: list[Ticket] = []
         # The events service is unreachable when asked to adopt a visitor's bookings.
         self.adoption_down = False
+        self.ticket_types: dict[int, FakeTicketType] = {}
+        self.bookings: list[_Held] = []
+        self.held_tickets: list[_Held] = []
+        # What each order claimed, so a claim after a release takes back exactly that.
+        self.entry_claims: dict[int, list[int]] = {}
+        self.ticket_claims: dict[int, list[int]] = {}
+        self._ticket_ids = itertools.count(1)
+
+    # ----------------------------------------------------------------- test set-up
+
+    def book(
+        self,
+        identity: CartIdentity,
+        entry_id: int,
+        name: str,
+        cost: str = "10.00",
+        *,
+        page_id: int | None = 101,
+        start_at: datetime | None = None,
+        currency: str = "GBP",
+    ) -> CalendarEntry:
+        """A pending booking in the visitor's cart."""
+        start = start_at or datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+        entry = CalendarEntry(
+            id=entry_id,
+            name=name,
+            start_at=start,
+            end_at=start + timedelta(hours=2),
+            cost=Decimal(cost),
+            currency=currency,
+            calendar_container_type="page" if page_id is not None else "site",
+            calendar_container_id=page_id,
+            state="pending",
+        )
+        self.bookings.append(_Held(entry, identity.owner().key))
+        return entry
+
+    def add_ticket_type(
+        self,
+        type_id: int,
+        entry_id: int,
+        entry_name: str,
+        name: str = "Adult",
+        cost: str = "12.00",
+        *,
+        capacity: int | None = None,
+        page_id: int | None = 101,
+        currency: str = "GBP",
+    ) -> FakeTicketType:
+        ticket_type = FakeTicketType(
+            type_id, entry_id, entry_name, name, Decimal(cost), capacity, page_id, currency
+        )
+        self.ticket_types[type_id] = ticket_type
+        return ticket_type
+
+    def hold_tickets(self, user_id: int, type_id: int, quantity: int) -> None:
+        """Put ``quantity`` pending tickets of the type in the user's cart (not sold yet)."""
+        for _ in range(quantity):
+            self.held_tickets.append(
+                _Held(self._ticket(self.ticket_types[type_id]), f"u:{user_id}")
+            )
+
+    def left(self, type_id: int) -> int | None:
+        """How many of the type can still be claimed (None: no limit)."""
+        ticket_type = self.ticket_types[type_id]
+        if ticket_type.capacity is None:
+            return None
+        sold = ticket_type.sold_elsewhere + sum(
+            1
+            for h in self.held_tickets
+            if h.item.ticket_type_id == type_id and h.item.state != "pending"
+        )
+        return max(ticket_type.capacity - sold, 0)
+
+    @property
+    def tickets(self) -> list[Ticket]:
+        """The pending tickets, whoever holds them."""
+        return [h.item for h in self.held_tickets if h.item.state == "pending"]
+
+    @tickets.setter
+    def tickets(self, tickets: list[Ticket]) -> None:
+        """Pending tickets every user sees in their cart."""
+        self.held_tickets = [h for h in self.held_tickets if h.item.state != "pending"]
+        self.held_tickets += [_Held(t, None) for t in tickets]
+
+    def _ticket(self, ticket_type: FakeTicketType) -> Ticket:
+        return Ticket(
+            id=next(self._ticket_ids),
+            entry_id=ticket_type.entry_id,
+            entry_name=ticket_type.entry_name,
+            ticket_type=ticket_type.name,
+            ticket_type_id=ticket_type.id,
+            cost=ticket_type.cost,
+            currency=ticket_type.currency,
+            calendar_container_type="page" if ticket_type.page_id is not None else "site",
+            calendar_container_id=ticket_type.page_id,
+        )
+
+    # ----------------------------------------------------------------- bookkeeping
 
     def _call(self, name: str, arg: object) -> None:
         outside_transaction(f"calendar.{name}")
@@ -180,26 +315,77 @@ class FakeCalendar:
     def count(self, name: str, order_id: int) -> int:
         return sum(1 for call in self.calls if call == (name, order_id))
 
+    @staticmethod
+    def _set_state(held: _Held, state: str, order_id: int | None) -> None:
+        held.item = replace(held.item, state=state)
+        held.order_id = order_id
+
+    def _pending_tickets_of(self, user_id: int) -> list[_Held]:
+        return [
+            h
+            for h in self.held_tickets
+            if h.item.state == "pending" and h.owner in (None, f"u:{user_id}")
+        ]
+
+    # ----------------------------------------------------------------- the port
+
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
         outside_transaction("calendar.pending_entries")
-        return []
+        self.reads["pending_entries"] += 1
+        key = identity.owner().key
+        return [b.item for b in self.bookings if b.owner == key and b.item.state == "pending"]
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
         outside_transaction("calendar.pending_tickets")
-        return list(self.tickets)
+        self.reads["pending_tickets"] += 1
+        return [h.item for h in self._pending_tickets_of(user_id)]
 
     async def remove_pending_entry(self, identity: CartIdentity, entry_id: int) -> bool:
         self._call("remove_entry", entry_id)
+        key = identity.owner().key
+        for b in self.bookings:
+            if b.owner == key and b.item.id == entry_id and b.item.state == "pending":
+                self.bookings.remove(b)
+                return True
         return False
 
     async def set_pending_tickets(self, user_id: int, ticket_type_id: int, quantity: int) -> int:
         self._call("set_tickets", (ticket_type_id, quantity))
-        return 0
+        ticket_type = self.ticket_types.get(ticket_type_id)
+        if ticket_type is None:
+            raise TicketTypeNotFound()
+        left = self.left(ticket_type_id)
+        if left is not None and quantity > left:
+            raise SoldOut(
+                f"Only {left} left of the {ticket_type.name} tickets for {ticket_type.entry_name}.",
+                entry_id=ticket_type.entry_id,
+                ticket_type_id=ticket_type_id,
+                left=left,
+            )
+        mine = [
+            h for h in self._pending_tickets_of(user_id) if h.item.ticket_type_id == ticket_type_id
+        ]
+        for held in mine[quantity:]:
+            self.held_tickets.remove(held)
+        for _ in range(quantity - len(mine)):
+            self.held_tickets.append(_Held(self._ticket(ticket_type), f"u:{user_id}"))
+        return quantity
 
     async def claim_entries_for_order(
         self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
     ) -> None:
         self._call("claim_entries", order_id)
+        if any(b.order_id == order_id for b in self.bookings):
+            return  # claimed already
+        key = identity.owner().key
+        pending = [b for b in self.bookings if b.owner == key and b.item.state == "pending"]
+        if order_id in self.entry_claims:  # released earlier: exactly what it had
+            wanted = [b for b in pending if b.item.id in self.entry_claims[order_id]]
+        else:
+            wanted = [b for b in pending if b.item.calendar_container_id == page_post_id]
+            self.entry_claims[order_id] = [b.item.id for b in wanted]
+        for b in wanted:
+            self._set_state(b, "ordered", order_id)
 
     async def claim_tickets_for_order(
         self, order_id: int, user_id: int, page_post_id: int | None = None
@@ -208,28 +394,66 @@ class FakeCalendar:
         if self.sold_out:
             raise SoldOut()
         self._call("claim_tickets", order_id)
+        if any(h.order_id == order_id for h in self.held_tickets):
+            return  # claimed already
+        pending = self._pending_tickets_of(user_id)
+        if order_id in self.ticket_claims:  # released earlier: exactly what it had
+            wanted = [h for h in pending if h.item.id in self.ticket_claims[order_id]]
+        else:
+            wanted = [h for h in pending if h.item.calendar_container_id == page_post_id]
+        asked: dict[int, int] = {}
+        for h in wanted:
+            if h.item.ticket_type_id is not None:
+                asked[h.item.ticket_type_id] = asked.get(h.item.ticket_type_id, 0) + 1
+        for type_id, number in asked.items():
+            left = self.left(type_id) if type_id in self.ticket_types else None
+            if left is not None and number > left:
+                ticket_type = self.ticket_types[type_id]
+                raise SoldOut(
+                    f"Only {left} left of the {ticket_type.name} tickets for "
+                    f"{ticket_type.entry_name}; you asked for {number}.",
+                    entry_id=ticket_type.entry_id,
+                    ticket_type_id=type_id,
+                    left=left,
+                )
+        self.ticket_claims.setdefault(order_id, [h.item.id for h in wanted])
+        for h in wanted:
+            self._set_state(h, "reserved", order_id)
 
     async def confirm_entries_for_order(self, order_id: int) -> None:
         self._call("confirm_entries", order_id)
+        for b in self.bookings:
+            if b.order_id == order_id and b.item.state == "ordered":
+                self._set_state(b, "provisional", order_id)
 
     async def confirm_tickets_for_order(self, order_id: int) -> None:
         self._call("confirm_tickets", order_id)
+        for h in self.held_tickets:
+            if h.order_id == order_id and h.item.state == "reserved":
+                self._set_state(h, "confirmed", order_id)
 
     async def release_for_order(self, order_id: int) -> None:
         self._call("release", order_id)
+        for held in [*self.bookings, *self.held_tickets]:
+            if held.order_id == order_id:
+                self._set_state(held, "pending", None)
 
     async def entries_for_order(self, order_id: int) -> list[CalendarEntry]:
         outside_transaction("calendar.entries_for_order")
-        return []
+        return [b.item for b in self.bookings if b.order_id == order_id]
 
     async def tickets_for_order(self, order_id: int) -> list[Ticket]:
         outside_transaction("calendar.tickets_for_order")
-        return []
+        return [h.item for h in self.held_tickets if h.order_id == order_id]
 
     async def adopt_for_user(self, user_id: int, session_id: str) -> None:
         if self.adoption_down:
             raise SiblingUnavailable()
         self._call("adopt", (user_id, session_id))
+        anonymous = CartIdentity(session_id=session_id).key
+        for b in self.bookings:
+            if b.owner == anonymous:
+                b.owner = f"u:{user_id}"
 
 
 class FakeSubscriber:

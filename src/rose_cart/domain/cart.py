@@ -12,6 +12,8 @@ from rose_cart.domain.errors import InvalidQuantity, QuantityTooLarge
 from rose_cart.domain.money import Money, sum_money
 
 LineKind = Literal["product", "booking", "ticket"]
+#: The order kinds of line are shown in, within a page's group.
+KINDS: tuple[LineKind, ...] = ("product", "booking", "ticket")
 
 #: A cart line can never hold more than this, whatever the product allows.
 HARD_MAX_PER_LINE = 99
@@ -79,6 +81,28 @@ class PageGroup:
         totals = self.totals
         return next(iter(totals.values())) if len(totals) == 1 else None
 
+    def lines_of(self, kind: LineKind) -> tuple[CartLine, ...]:
+        return tuple(line for line in self.lines if line.kind == kind)
+
+    def count_of(self, kind: LineKind) -> int:
+        return sum(line.quantity for line in self.lines if line.kind == kind)
+
+    def subtotal(self, kind: LineKind) -> Money | None:
+        """The lines of one kind (products, bookings or tickets) together, when in one
+        currency."""
+        totals = totals_by_currency(self.lines_of(kind))
+        return next(iter(totals.values())) if len(totals) == 1 else None
+
+    @property
+    def kinds(self) -> list[LineKind]:
+        """The kinds of line the group holds, in the order they are shown."""
+        return [kind for kind in KINDS if any(line.kind == kind for line in self.lines)]
+
+    @property
+    def counts_text(self) -> str:
+        """What the group holds, by kind: "3 products · 1 booking · 2 tickets"."""
+        return " · ".join(count_phrase(self.count_of(kind), kind) for kind in self.kinds)
+
 
 @dataclass(frozen=True, slots=True)
 class Cart:
@@ -124,8 +148,15 @@ def totals_by_currency(lines: Iterable[CartLine]) -> dict[str, Money]:
     return {cur: sum_money(values, cur) for cur, values in sorted(by_currency.items())}
 
 
+def count_phrase(count: int, kind: LineKind) -> str:
+    """The count with its noun: "1 booking", "2 tickets"."""
+    return f"{count} {kind}{'' if count == 1 else 's'}"
+
+
 def group_by_page(lines: Iterable[CartLine]) -> list[PageGroup]:
-    """Group lines by page, pages in title order, site-level lines (no page) last."""
+    """Group lines by page, pages in title order, site-level lines (no page) last. Within a
+    group, products come first, then bookings, then tickets (each kind in its given order).
+    """
     buckets: dict[int | None, list[CartLine]] = {}
     pages: dict[int, PageRef] = {}
     for line in lines:
@@ -134,10 +165,14 @@ def group_by_page(lines: Iterable[CartLine]) -> list[PageGroup]:
             pages[line.page.id] = line.page
         buckets.setdefault(key, []).append(line)
     ordered = sorted((k for k in buckets if k is not None), key=lambda k: pages[k].title.lower())
-    groups = [PageGroup(pages[k], tuple(buckets[k])) for k in ordered]
+    groups = [PageGroup(pages[k], _by_kind(buckets[k])) for k in ordered]
     if None in buckets:
-        groups.append(PageGroup(None, tuple(buckets[None])))
+        groups.append(PageGroup(None, _by_kind(buckets[None])))
     return groups
+
+
+def _by_kind(lines: list[CartLine]) -> tuple[CartLine, ...]:
+    return tuple(sorted(lines, key=lambda line: KINDS.index(line.kind)))
 
 
 def parse_quantity(raw: object, *, allow_zero: bool) -> int:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rose_cart.domain.cart import (
+    HARD_MAX_PER_LINE,
     MAX_LINES,
     Cart,
     CartLine,
@@ -18,18 +21,23 @@ from rose_cart.domain.cart import (
 from rose_cart.domain.errors import (
     BadInput,
     CartError,
+    EntryNotFound,
     ProductNotFound,
     ProductUnavailable,
     QuantityTooLarge,
+    SiblingUnavailable,
+    TicketTypeNotFound,
     TooManyLines,
 )
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
-from rose_cart.ports import Cache, CalendarService, Clock, UnitOfWorkFactory
+from rose_cart.ports import Cache, CalendarService, Clock, Ticket, UnitOfWorkFactory
 from rose_cart.services.catalog import Catalog
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,14 @@ class CartChange:
     """What an add or a quantity change left behind, for the visitor's message."""
 
     product_id: int
+    title: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarChange:
+    """What removing a booking or changing a ticket quantity left behind."""
+
     title: str
     quantity: int
 
@@ -59,6 +75,18 @@ def parse_product_id(raw: object) -> int:
     if pid is None:
         raise ProductNotFound()
     return pid
+
+
+BOOKING_NOT_IN_CART = "That booking is not in your cart."
+TICKETS_NOT_IN_CART = "Those tickets are not in your cart."
+EVENTS_DOWN = (
+    "The events service is not answering, so we could not change your bookings and "
+    "tickets. Please try again in a minute."
+)
+
+
+def ticket_title(ticket: Ticket) -> str:
+    return f"{ticket.entry_name} — {ticket.ticket_type}"
 
 
 def summary_key(identity: CartIdentity) -> str:
@@ -163,6 +191,77 @@ class CartService:
 
     async def remove(self, identity: CartIdentity, product_id: object) -> CartChange:
         return await self.set_quantity(identity, product_id, 0)
+
+    async def remove_booking(self, identity: CartIdentity, entry_id: object) -> CalendarChange:
+        """Take a pending booking out of the cart. Raises EntryNotFound when it is not in the
+        visitor's cart, SiblingUnavailable when the events service cannot be asked."""
+        eid = positive_id(entry_id)
+        owner = identity.owner()
+        if eid is None or not owner.is_known:
+            raise EntryNotFound(BOOKING_NOT_IN_CART)
+        entries = await self._events(self.calendar.pending_entries(owner))
+        entry = next((e for e in entries if e.id == eid), None)
+        if entry is None:
+            raise EntryNotFound(BOOKING_NOT_IN_CART)
+        removed = await self._events_change(owner, self.calendar.remove_pending_entry(owner, eid))
+        if not removed:
+            raise EntryNotFound(BOOKING_NOT_IN_CART)
+        await self.forget_summary(owner)
+        return CalendarChange(entry.name, 0)
+
+    async def set_tickets(
+        self, identity: CartIdentity, ticket_type_id: object, quantity: object
+    ) -> CalendarChange:
+        """Set how many tickets of a type already in the cart it holds; 0 removes them.
+
+        Raises TicketTypeNotFound when the visitor has none of that type in their cart,
+        SoldOut (the events service's message, naming the event and how many are left) when
+        more are asked for than are left, SiblingUnavailable when the events service cannot
+        be asked; the cart is unchanged whenever this raises.
+        """
+        tid = positive_id(ticket_type_id)
+        qty = parse_quantity(quantity, allow_zero=True)
+        if qty > HARD_MAX_PER_LINE:
+            raise QuantityTooLarge(
+                f"You can have at most {HARD_MAX_PER_LINE} tickets of one kind.",
+                maximum=HARD_MAX_PER_LINE,
+            )
+        user_id = identity.owner().user_id
+        if tid is None or user_id is None:  # tickets need a login: none in an anonymous cart
+            raise TicketTypeNotFound(TICKETS_NOT_IN_CART)
+        owner = CartIdentity(user_id=user_id)
+        tickets = await self._events(self.calendar.pending_tickets(user_id))
+        mine = [t for t in tickets if t.ticket_type_id == tid]
+        if not mine:
+            raise TicketTypeNotFound(TICKETS_NOT_IN_CART)
+        if qty == len(mine):
+            return CalendarChange(ticket_title(mine[0]), qty)
+        now = await self._events_change(owner, self.calendar.set_pending_tickets(user_id, tid, qty))
+        await self.forget_summary(owner)
+        return CalendarChange(ticket_title(mine[0]), now)
+
+    async def remove_tickets(
+        self, identity: CartIdentity, ticket_type_id: object
+    ) -> CalendarChange:
+        return await self.set_tickets(identity, ticket_type_id, 0)
+
+    @staticmethod
+    async def _events(call: Awaitable[T]) -> T:
+        """A read from the events service before a change: when it is down, say so in its
+        own words."""
+        try:
+            return await call
+        except SiblingUnavailable as exc:
+            raise SiblingUnavailable(EVENTS_DOWN) from exc
+
+    async def _events_change(self, owner: CartIdentity, call: Awaitable[T]) -> T:
+        """A change made by the events service. When its answer is lost, the change may have
+        happened all the same: the cached summary is dropped either way."""
+        try:
+            return await call
+        except SiblingUnavailable as exc:
+            await self.forget_summary(owner)
+            raise SiblingUnavailable(EVENTS_DOWN) from exc
 
     async def adopt(self, user_id: int, session_id: str) -> Adoption:
         """Move an anonymous visitor's lines and orders to the user who just logged in, in
@@ -305,14 +404,14 @@ class CartService:
         lines += [
             CartLine(
                 kind="ticket",
-                title=f"{t.entry_name} — {t.ticket_type}",
-                quantity=1,
-                unit_price=Money(t.cost, t.currency),
-                page=page(t.calendar_container_id),
-                entry_id=t.entry_id,
-                ticket_type_id=t.ticket_type_id,
+                title=ticket_title(same[0]),
+                quantity=len(same),
+                unit_price=Money(same[0].cost, same[0].currency),
+                page=page(same[0].calendar_container_id),
+                entry_id=same[0].entry_id,
+                ticket_type_id=same[0].ticket_type_id,
             )
-            for t in tickets
+            for same in _by_ticket_type(tickets)
         ]
         return lines
 
@@ -352,6 +451,16 @@ class CartService:
     def _need_identity(identity: CartIdentity) -> None:
         if not identity.is_known:
             raise BadInput("No cart identity: cookies must be enabled.")
+
+
+def _by_ticket_type(tickets: list[Ticket]) -> list[list[Ticket]]:
+    """The port returns one Ticket per ticket; the cart shows one line per ticket type (of
+    one entry, at one price), in the order the types first appear."""
+    groups: dict[tuple[object, ...], list[Ticket]] = {}
+    for t in tickets:
+        key = (t.entry_id, t.ticket_type_id, t.ticket_type, t.cost, t.currency)
+        groups.setdefault(key, []).append(t)
+    return list(groups.values())
 
 
 def _total(values: dict[str, Money]) -> str:

@@ -234,6 +234,13 @@ class CheckoutService:
             await self.payments.end(
                 order.id, "sold_out" if isinstance(exc, SoldOut) else "claim_failed"
             )
+            if isinstance(exc, SoldOut):
+                # The events service's words name the event and how many are left.
+                raise SoldOut(
+                    f"{exc.message} Nothing was ordered and your cart is as it was: change "
+                    "the number of tickets and check out again.",
+                    **exc.details,
+                ) from exc
             if isinstance(exc, CartError):
                 raise
             raise SiblingUnavailable(

@@ -30,9 +30,12 @@ _LINE = {
         "currency": {"type": "string"},
         "product_id": {"type": "integer"},
         "available": {"type": "boolean"},
-        "entry_id": {"type": "integer"},
-        "ticket_type_id": {"type": "integer"},
-        "start_at": {"type": "string", "format": "date-time"},
+        "entry_id": {"type": "integer", "description": "Bookings and tickets: the event"},
+        "ticket_type_id": {
+            "type": "integer",
+            "description": "Tickets: one line per ticket type, its quantity the number held",
+        },
+        "start_at": {"type": "string", "format": "date-time", "description": "Bookings"},
     },
 }
 
@@ -121,6 +124,21 @@ def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 _PRODUCT_ID = {"name": "product_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+_ENTRY_ID = {
+    "name": "entry_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+    "description": "The booked calendar entry",
+}
+
+_TICKET_TYPE_ID = {
+    "name": "ticket_type_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+}
 
 _ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
@@ -279,6 +297,38 @@ PATHS: dict[str, Any] = {
         "delete": {
             "summary": "Remove a line",
             "parameters": [_PRODUCT_ID],
+            "responses": {
+                **_ok(200, "Cart", "The cart after the removal"),
+                **_errors(403, 404, 503),
+            },
+        },
+    },
+    "/api/v1/cart/bookings/{entry_id}": {
+        "delete": {
+            "summary": "Take a booking out of the cart (entry_not_found when it is not in it)",
+            "parameters": [_ENTRY_ID],
+            "responses": {
+                **_ok(200, "Cart", "The cart after the removal"),
+                **_errors(403, 404, 503),
+            },
+        },
+    },
+    "/api/v1/cart/tickets/{ticket_type_id}": {
+        "patch": {
+            "summary": "Set how many tickets of a type already in the cart it holds (0 removes "
+            "them); sold_out, with the events service's message, when fewer are left",
+            "parameters": [_TICKET_TYPE_ID],
+            "requestBody": _body(
+                {"quantity": {"type": "integer", "minimum": 0, "maximum": 99}}, ["quantity"]
+            ),
+            "responses": {
+                **_ok(200, "Cart", "The cart after the change"),
+                **_errors(400, 403, 404, 409, 415, 503),
+            },
+        },
+        "delete": {
+            "summary": "Take a ticket type's tickets out of the cart",
+            "parameters": [_TICKET_TYPE_ID],
             "responses": {
                 **_ok(200, "Cart", "The cart after the removal"),
                 **_errors(403, 404, 503),

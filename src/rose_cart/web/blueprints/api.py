@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, jsonify, request
 
-from rose_cart.domain.errors import BadInput, CartError
+from rose_cart.domain.errors import BadInput, CartError, InvalidQuantity
 from rose_cart.services.admin import parse_filter
 from rose_cart.web.context import admin, ensure_identity, identity, services
 from rose_cart.web.openapi import openapi_document
@@ -95,6 +95,27 @@ async def set_item(product_id: str) -> Response:
 @bp.delete("/cart/items/<product_id>")
 async def delete_item(product_id: str) -> Response:
     await services().cart.remove(identity(), product_id)
+    return await _cart_response()
+
+
+@bp.delete("/cart/bookings/<entry_id>")
+async def delete_booking(entry_id: str) -> Response:
+    await services().cart.remove_booking(identity(), entry_id)
+    return await _cart_response()
+
+
+@bp.patch("/cart/tickets/<ticket_type_id>")
+async def set_tickets(ticket_type_id: str) -> Response:
+    body = await json_body()
+    if "quantity" not in body:
+        raise InvalidQuantity("Give a quantity (0 removes the tickets).")
+    await services().cart.set_tickets(identity(), ticket_type_id, body["quantity"])
+    return await _cart_response()
+
+
+@bp.delete("/cart/tickets/<ticket_type_id>")
+async def delete_tickets(ticket_type_id: str) -> Response:
+    await services().cart.remove_tickets(identity(), ticket_type_id)
     return await _cart_response()
 
 

@@ -1,4 +1,5 @@
-"""Cart pages and forms: the whole cart, the overview, one page's cart, add/change/remove."""
+"""Cart pages and forms: the whole cart, the overview, one page's cart, add/change/remove
+products, remove bookings, change or remove tickets."""
 
 from __future__ import annotations
 
@@ -83,3 +84,31 @@ async def remove(product_id: str) -> ResponseReturnValue:
     await check_csrf()
     change = await services().cart.remove(identity(), product_id)
     return await _after_change(f"Removed {change.title}.", "/cart/")
+
+
+@bp.post("/cart/bookings/<entry_id>/remove/")
+async def remove_booking(entry_id: str) -> ResponseReturnValue:
+    await check_csrf()
+    change = await services().cart.remove_booking(identity(), entry_id)
+    return await _after_change(f"Removed your booking for {change.title}.", "/cart/")
+
+
+def _tickets_message(title: str, quantity: int) -> str:
+    if quantity == 0:
+        return f"Removed your {title} tickets."
+    return f"{title}: {quantity} ticket{'' if quantity == 1 else 's'}."
+
+
+@bp.post("/cart/tickets/<ticket_type_id>/")
+async def set_tickets(ticket_type_id: str) -> ResponseReturnValue:
+    await check_csrf()
+    form = await request.form
+    change = await services().cart.set_tickets(identity(), ticket_type_id, form.get("quantity", ""))
+    return await _after_change(_tickets_message(change.title, change.quantity), "/cart/")
+
+
+@bp.post("/cart/tickets/<ticket_type_id>/remove/")
+async def remove_tickets(ticket_type_id: str) -> ResponseReturnValue:
+    await check_csrf()
+    change = await services().cart.remove_tickets(identity(), ticket_type_id)
+    return await _after_change(_tickets_message(change.title, 0), "/cart/")
