@@ -78,6 +78,8 @@ class Ticket:
     calendar_container_type: str
     calendar_container_id: int | None
     state: str = "pending"
+    start_at: datetime | None = None  # when the event begins
+    order_id: int | None = None
 
 
 class MarketService(Protocol):

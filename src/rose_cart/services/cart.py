@@ -410,6 +410,7 @@ class CartService:
                 page=page(same[0].calendar_container_id),
                 entry_id=same[0].entry_id,
                 ticket_type_id=same[0].ticket_type_id,
+                start_at=same[0].start_at,
             )
             for same in _by_ticket_type(tickets)
         ]
