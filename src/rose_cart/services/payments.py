@@ -33,6 +33,7 @@ from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money, quantize
 from rose_cart.domain.order import (
     DEFAULT_VALID_FOR,
+    ENDED,
     SETTLED,
     AccountRef,
     AttemptStatus,
@@ -563,13 +564,24 @@ class PaymentService:
             await self.calendar.confirm_entries_for_order(order_id)
             await self.calendar.confirm_tickets_for_order(order_id)
         elif command == CommandType.RELEASE_CLAIMS:
-            await self.calendar.release_for_order(order_id)
+            await self._release(order_id)
         elif command == CommandType.RECLAIM_CLAIMS:
             await self._reclaim(order_id)
         elif command == CommandType.CLOSE_CHECKOUT:
             await self._close_command(
                 order_id, int(record.payload["attempt_id"]), str(record.payload["checkout_id"])
             )
+
+    async def _release(self, order_id: int) -> None:
+        """Give an ended order's claims back. A late payment may revive the order before or
+        while this runs, and its reclaim may run on another relay meanwhile: a revived order
+        is not released, and one revived while the release was under way takes its claims
+        again, so the release never has the last word."""
+        if (await self.get(order_id)).status not in ENDED:
+            return
+        await self.calendar.release_for_order(order_id)
+        if (await self.get(order_id)).status not in ENDED:
+            await self._reclaim(order_id)
 
     async def _reclaim(self, order_id: int) -> None:
         """A late payment revived the order: take its bookings and tickets again and confirm
