@@ -1,6 +1,6 @@
 """An order's whole life under real parallelism on PostgreSQL: late payments racing the
-reconciler and webhooks, pay again racing a payment, two relays, a relay killed mid-batch
-and a flood of webhooks for a revived order.
+reconciler and webhooks, pay again racing a payment, two relays, a relay killed mid-batch,
+a flood of webhooks for a revived order, and a revived order's claims racing their release.
 
 Two "processes" share the fakes (SumUp, the events service, the clock): ``web`` serves the
 visitor and SumUp's webhooks through the app, ``worker`` runs the reconciler and the relay.
@@ -298,6 +298,56 @@ async def test_payment_landing_between_the_reconcilers_check_and_its_close_wins(
         await assert_paid_once(r, alice, order_id)
 
 
+async def payment_completing_after_the_close(r: Rig, who: CartIdentity, after: float) -> str:
+    """The reconciler closes a checkout past its window while SumUp is already taking the
+    payment, which completes ``after`` seconds later; SumUp then notifies, several times,
+    while the reconciler may still be expiring the order. Returns what happened first."""
+    order_id, checkout_id = await checked_out(r, who)
+    attempt = (await r.web.payments.get(order_id)).attempts[0]
+    r.clock.current = attempt.valid_until + EXPIRY_GRACE + timedelta(minutes=1)
+    r.provider.get_delay = r.provider.deactivate_delay = 0.01
+    paid = asyncio.Event()
+    completing: list[asyncio.Task[None]] = []
+
+    async def in_flight_payment_completes() -> None:
+        await asyncio.sleep(r.provider.deactivate_delay + after)
+        r.provider.settle(checkout_id, "PAID")
+        paid.set()
+
+    def close_arrives(cid: str) -> None:
+        if cid == checkout_id and not completing:
+            completing.append(asyncio.create_task(in_flight_payment_completes()))
+
+    async def sumup_notifies() -> list[int]:
+        await paid.wait()
+        return await asyncio.gather(*[webhook(r, order_id, checkout_id) for _ in range(5)])
+
+    r.provider.before_deactivate = close_arrives
+    try:
+        _, hooks = await bounded(r.worker.payments.reconcile(every=timedelta(0)), sumup_notifies())
+        await asyncio.gather(*completing)
+    finally:
+        r.provider.before_deactivate = None
+    assert hooks == [204] * 5
+    expired_first = (await outbox_types(r.web, order_id))["rose:OrderExpired"] == 1
+    await assert_paid_once(r, who, order_id)
+    return "expired, then revived" if expired_first else "paid"
+
+
+async def test_payment_completing_just_after_the_reconcilers_close_is_one_outcome(
+    postgres_url: str,
+) -> None:
+    async with rig(postgres_url) as r:
+        outcomes = Counter(
+            [
+                await payment_completing_after_the_close(r, buyer(3 + n), after)
+                for n, after in enumerate([0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
+            ]
+        )
+        # Whichever came first, one paid outcome; the slowest payments found it expired.
+        assert outcomes["expired, then revived"] >= 1, outcomes
+
+
 # --------------------------------------------------------------------------- pay again
 
 
@@ -497,3 +547,113 @@ async def test_thirty_webhooks_for_an_expired_then_paid_order_revive_it_once(
         assert r.calendar.count("confirm_entries", order_id) == 1
         assert claims_state(r.calendar, order_id) == "confirmed"
         assert (await r.web.cart.cart(alice)).count == 0
+
+
+# --------------------------------------------------------------------------- release, reclaim
+
+
+class SlowCalendar(FakeCalendar):
+    """The events service, slow to release an order's claims."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release_delay = 0.0
+        self.releasing = asyncio.Event()
+
+    async def release_for_order(self, order_id: int) -> None:
+        self.releasing.set()
+        if self.release_delay:
+            await asyncio.sleep(self.release_delay)
+        await super().release_for_order(order_id)
+
+
+async def expired_then_paid(r: Rig, who: CartIdentity) -> int:
+    """An order the reconciler gave up, then revived by a payment SumUp was still
+    processing; nothing has run its commands yet."""
+    order_id, checkout_id = await checked_out(r, who)
+    attempt = (await r.web.payments.get(order_id)).attempts[0]
+    r.clock.current = attempt.valid_until + EXPIRY_GRACE + timedelta(minutes=1)
+    assert (await r.worker.payments.reconcile(every=timedelta(0))).expired == 1
+    return order_id
+
+
+async def revive(r: Rig, order_id: int) -> None:
+    [attempt] = (await r.web.payments.get(order_id)).attempts
+    assert attempt.provider_checkout_id is not None
+    r.provider.settle(attempt.provider_checkout_id, "PAID")
+    assert await webhook(r, order_id, attempt.provider_checkout_id) == 204
+    assert (await r.web.payments.get(order_id)).status == OrderStatus.PAID
+
+
+async def test_two_relays_never_leave_a_revived_orders_claims_released(
+    postgres_url: str,
+) -> None:
+    calendar = SlowCalendar()
+    async with rig(postgres_url, calendar=calendar) as r:
+        alice = buyer(80)
+        order_id = await expired_then_paid(r, alice)
+        r.clock.advance(seconds=1)
+        await revive(r, order_id)
+        kinds = await outbox_types(r.web, order_id)
+        assert (kinds[CommandType.RELEASE_CLAIMS], kinds[CommandType.RECLAIM_CLAIMS]) == (1, 1)
+        # Two workers' relays take one record at a time; the events service is slow to
+        # release, so the release is still running when the other relay reaches the reclaim.
+        calendar.release_delay = 0.1
+        await bounded(r.worker.relay.run_until_idle(limit=1), r.web.relay.run_until_idle(limit=1))
+        calendar.release_delay = 0
+        await r.worker.relay.run_until_idle()  # anything retried
+
+        r.clock.advance(minutes=5)
+        await r.worker.relay.run_until_idle()
+        assert set((await statuses(r.worker, [order_id])).values()) == {"done"}
+        # Paid: the bookings are the payer's, not back in anyone's cart.
+        assert claims_state(calendar, order_id) == "confirmed", calendar.calls
+        assert (await r.web.payments.get(order_id)).status == OrderStatus.PAID
+
+
+async def test_a_late_payment_found_while_the_release_is_running_keeps_its_claims(
+    postgres_url: str,
+) -> None:
+    calendar = SlowCalendar()
+    async with rig(postgres_url, calendar=calendar) as r:
+        alice = buyer(82)
+        order_id = await expired_then_paid(r, alice)
+        # One worker's relay is giving the claims back (the events service is slow)...
+        calendar.release_delay = 0.3
+        releasing = asyncio.create_task(r.worker.relay.run_until_idle())
+        await asyncio.wait_for(calendar.releasing.wait(), BOUND)
+        # ...when the late payment is found and another worker's relay takes the claims
+        # again, before that release has returned.
+        r.clock.advance(seconds=1)
+        await revive(r, order_id)
+        await asyncio.wait_for(r.web.relay.run_until_idle(), BOUND)
+        assert not releasing.done()
+        await asyncio.wait_for(releasing, BOUND)
+        await r.worker.relay.run_until_idle()
+
+        assert set((await statuses(r.worker, [order_id])).values()) == {"done"}
+        assert claims_state(calendar, order_id) == "confirmed", calendar.calls
+
+
+async def test_a_release_retried_after_a_late_payment_never_undoes_its_reclaim(
+    postgres_url: str,
+) -> None:
+    async with rig(postgres_url) as r:
+        alice = buyer(81)
+        order_id = await expired_then_paid(r, alice)
+        # The events service is down when the relay first tries to release the claims...
+        r.calendar.down = True
+        await r.worker.relay.run_until_idle()
+        r.calendar.down = False
+        # ...and the late payment is found a second later, before the release's retry. A
+        # busy relay takes one record at a time, the soonest due first: the reclaim, then
+        # the retried release.
+        r.clock.advance(seconds=1)
+        await revive(r, order_id)
+        r.clock.advance(minutes=5)
+        await r.worker.relay.run_until_idle(limit=1)
+        r.clock.advance(minutes=5)
+        await r.worker.relay.run_until_idle()
+
+        assert set((await statuses(r.worker, [order_id])).values()) == {"done"}
+        assert claims_state(r.calendar, order_id) == "confirmed", r.calendar.calls
