@@ -604,8 +604,11 @@ class PaymentService:
         order = await self.get(order_id)
         attempt = order.attempt(attempt_id)
         ours = attempt.provider_checkout_id == checkout_id
-        if ours and not attempt.is_open:
+        if ours and attempt.status == AttemptStatus.PAID:
             return
+        # A closed attempt is closed again: it may have been given up while its checkout was
+        # still being made (pay again in another tab, the reconciler), so that checkout was
+        # never closed. Closing twice is harmless.
         outcome, state = await self._close(order, attempt, checkout_id)
         if outcome == "unreadable":
             raise PaymentProviderUnavailable(
