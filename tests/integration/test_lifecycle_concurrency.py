@@ -1,6 +1,7 @@
 """An order's whole life under real parallelism on PostgreSQL: late payments racing the
-reconciler and webhooks, pay again racing a payment, two relays, a relay killed mid-batch,
-a flood of webhooks for a revived order, and a revived order's claims racing their release.
+reconciler and webhooks, pay again racing a payment or the reconciler, two relays, a relay
+killed mid-batch, a flood of webhooks for a revived order, and a revived order's claims
+racing their release.
 
 Two "processes" share the fakes (SumUp, the events service, the clock): ``web`` serves the
 visitor and SumUp's webhooks through the app, ``worker`` runs the reconciler and the relay.
@@ -25,6 +26,7 @@ from quart import Quart
 from rose_cart.app import create_app
 from rose_cart.bootstrap import Overrides, build_services
 from rose_cart.config import Settings
+from rose_cart.domain.errors import OrderNotPayable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import EXPIRY_GRACE, AttemptStatus, Command, CommandType, OrderStatus
 from rose_cart.ports import CheckoutState, OutboxRecord, PaymentCredentials
@@ -547,6 +549,74 @@ async def test_thirty_webhooks_for_an_expired_then_paid_order_revive_it_once(
         assert r.calendar.count("confirm_entries", order_id) == 1
         assert claims_state(r.calendar, order_id) == "confirmed"
         assert (await r.web.cart.cart(alice)).count == 0
+
+
+# --------------------------------------------------------------------------- pay again, late
+
+
+async def pay_again_as_the_window_ends(r: Rig, who: CartIdentity, closing: float) -> str:
+    """The payer presses "pay again" a second before the order's window and grace end; while
+    SumUp closes the old checkout (taking ``closing`` seconds) the time is up and the
+    reconciler comes round. SumUp is slow to make the new checkout. Returns the outcome."""
+    order_id, old = await failed_once(r, who)
+    attempt = (await r.web.payments.get(order_id)).attempts[0]
+    r.clock.current = attempt.valid_until + EXPIRY_GRACE - timedelta(seconds=1)
+    window_over = asyncio.Event()
+
+    def the_window_ends_while_closing(cid: str) -> None:
+        if cid == old and not window_over.is_set():
+            r.clock.advance(seconds=2)
+            window_over.set()
+
+    r.provider.before_deactivate = the_window_ends_while_closing
+    r.provider.get_delay = 0.005
+    r.provider.deactivate_delay = closing
+    r.provider.create_delay = 0.1
+
+    async def pay_again() -> str:
+        try:
+            return (await r.web.orders.pay_again(who, order_id)).payment_url
+        except OrderNotPayable:
+            return "not payable"
+
+    async def reconciler() -> None:
+        await window_over.wait()
+        await r.worker.payments.reconcile(every=timedelta(0))
+
+    try:
+        url, _ = await bounded(pay_again(), reconciler())
+    finally:
+        r.provider.before_deactivate = None
+        r.provider.get_delay = r.provider.deactivate_delay = r.provider.create_delay = 0
+    await r.worker.relay.run_until_idle()
+
+    order = await r.web.payments.get(order_id)
+    live = r.provider.live_for(order_id)
+    if order.status == OrderStatus.EXPIRED:
+        # Given up: nothing it made can still take money; the loaves are back in the cart.
+        assert live == []
+        assert not any(a.is_open for a in order.attempts)
+        assert claims_state(r.calendar, order_id) == "released"
+        assert (await r.web.cart.cart(who)).count == 2
+    else:
+        assert order.status == OrderStatus.PENDING
+        latest = order.latest_attempt
+        assert latest is not None
+        assert live == [latest.provider_checkout_id]
+        assert url == latest.hosted_url
+    return order.status.value
+
+
+async def test_pay_again_as_the_window_ends_racing_the_reconciler_leaves_no_stray_checkout(
+    postgres_url: str,
+) -> None:
+    async with rig(postgres_url) as r:
+        outcomes = Counter(
+            [await pay_again_as_the_window_ends(r, buyer(70 + n), 0.01 * n) for n in range(6)]
+        )
+        # The race that matters happened: the order was given up while its new checkout
+        # was being made.
+        assert outcomes["expired"] >= 1, outcomes
 
 
 # --------------------------------------------------------------------------- release, reclaim
