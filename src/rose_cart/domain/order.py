@@ -433,10 +433,14 @@ class Order:
         if attempt.is_open:
             attempt._move(AttemptStatus.EXPIRED, now)
 
-    def abandon_unsent_attempts(self, now: datetime) -> None:
-        """Attempts whose checkout was never made cannot take money: close them."""
+    def abandon_unsent_attempts(self, now: datetime, *, ended_only: bool = False) -> None:
+        """Attempts whose checkout was never made cannot take money: close them. With
+        ``ended_only``, only those past their end: a current one may be another tab's, whose
+        checkout is being made right now (that tab is sent to it, and so is this one)."""
         for attempt in self.open_attempts():
-            if attempt.provider_checkout_id is None:
+            if attempt.provider_checkout_id is None and (
+                not ended_only or attempt.valid_until <= now
+            ):
                 attempt._move(AttemptStatus.EXPIRED, now)
 
     def _end(self, target: OrderStatus, now: datetime) -> Effects:

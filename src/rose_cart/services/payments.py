@@ -285,7 +285,9 @@ class PaymentService:
             now = self.clock.now()
             for attempt_id in closed:
                 o.checkout_closed(attempt_id, now)
-            o.abandon_unsent_attempts(now)
+            # A current unsent attempt is another tab's pay again, whose checkout is being
+            # made: it is kept, and this payer is sent to the same checkout (below).
+            o.abandon_unsent_attempts(now, ended_only=True)
             o.start_attempt(
                 now=now, valid_for=self.valid_for, account=account, prefix=prefix, nonce=nonce
             )
@@ -293,7 +295,8 @@ class PaymentService:
         try:
             order = await self.transact(order.id, rule)
         except AttemptStillOpen:
-            # Another tab made the new attempt a moment ago: send this payer there too.
+            # Another tab made the new attempt a moment ago: send this payer there too (its
+            # checkout is made with the same reference, so there is still one).
             return await self.resume(await self.get(order.id))
         latest = order.latest_attempt
         assert latest is not None
