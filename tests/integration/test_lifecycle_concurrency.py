@@ -1,7 +1,7 @@
 """An order's whole life under real parallelism on PostgreSQL: late payments racing the
-reconciler and webhooks, pay again racing a payment or the reconciler, two relays, a relay
-killed mid-batch, a flood of webhooks for a revived order, and a revived order's claims
-racing their release.
+reconciler and webhooks, pay again racing a payment or the reconciler, two tabs pressing pay
+again, two relays, a relay killed mid-batch, a flood of webhooks for a revived order, and a
+revived order's claims racing their release.
 
 Two "processes" share the fakes (SumUp, the events service, the clock): ``web`` serves the
 visitor and SumUp's webhooks through the app, ``worker`` runs the reconciler and the relay.
@@ -408,6 +408,37 @@ async def test_pay_again_racing_a_payment_of_the_old_checkout_never_charges_twic
                 assert (await r.web.cart.cart(who)).count == 2, n
         # Both interleavings happened.
         assert set(outcomes) == {"old checkout paid", "pay again first"}, outcomes
+
+
+# --------------------------------------------------------------------------- two tabs
+
+
+async def test_two_tabs_pressing_pay_again_make_one_attempt_and_one_live_checkout(
+    postgres_url: str,
+) -> None:
+    async with rig(postgres_url) as r:
+        for n in range(3):
+            who = buyer(30 + n)
+            order_id, old = await failed_once(r, who)
+            r.provider.get_delay = r.provider.deactivate_delay = 0.02
+            r.provider.create_delay = 0.03 + 0.02 * n
+
+            first, second = await bounded(
+                r.web.orders.pay_again(who, order_id), r.web.orders.pay_again(who, order_id)
+            )
+
+            order = await r.web.payments.get(order_id)
+            assert [a.status for a in order.attempts] == [
+                AttemptStatus.EXPIRED,
+                AttemptStatus.PENDING,
+            ], n
+            new = order.attempts[1]
+            assert r.provider.live_for(order_id) == [new.provider_checkout_id], n
+            # Both tabs go to the one new payment page.
+            assert first.payment_url == second.payment_url == new.hosted_url, n
+            await r.worker.relay.run_until_idle()
+            assert r.provider.live_for(order_id) == [new.provider_checkout_id], n
+            r.provider.get_delay = r.provider.deactivate_delay = r.provider.create_delay = 0
 
 
 # --------------------------------------------------------------------------- two relays
