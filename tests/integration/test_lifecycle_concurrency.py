@@ -300,6 +300,10 @@ async def test_payment_landing_between_the_reconcilers_check_and_its_close_wins(
         await assert_paid_once(r, alice, order_id)
 
 
+#: The payment completes once the reconciler has finished.
+AFTER_THE_RECONCILER = -1.0
+
+
 async def payment_completing_after_the_close(r: Rig, who: CartIdentity, after: float) -> str:
     """The reconciler closes a checkout past its window while SumUp is already taking the
     payment, which completes ``after`` seconds later; SumUp then notifies, several times,
@@ -311,8 +315,13 @@ async def payment_completing_after_the_close(r: Rig, who: CartIdentity, after: f
     paid = asyncio.Event()
     completing: list[asyncio.Task[None]] = []
 
+    reconciled = asyncio.Event()
+
     async def in_flight_payment_completes() -> None:
-        await asyncio.sleep(r.provider.deactivate_delay + after)
+        if after == AFTER_THE_RECONCILER:
+            await reconciled.wait()
+        else:
+            await asyncio.sleep(r.provider.deactivate_delay + after)
         r.provider.settle(checkout_id, "PAID")
         paid.set()
 
@@ -324,9 +333,13 @@ async def payment_completing_after_the_close(r: Rig, who: CartIdentity, after: f
         await paid.wait()
         return await asyncio.gather(*[webhook(r, order_id, checkout_id) for _ in range(5)])
 
+    async def reconciler() -> None:
+        await r.worker.payments.reconcile(every=timedelta(0))
+        reconciled.set()
+
     r.provider.before_deactivate = close_arrives
     try:
-        _, hooks = await bounded(r.worker.payments.reconcile(every=timedelta(0)), sumup_notifies())
+        _, hooks = await bounded(reconciler(), sumup_notifies())
         await asyncio.gather(*completing)
     finally:
         r.provider.before_deactivate = None
@@ -343,14 +356,78 @@ async def test_payment_completing_just_after_the_reconcilers_close_is_one_outcom
         outcomes = Counter(
             [
                 await payment_completing_after_the_close(r, buyer(3 + n), after)
-                for n, after in enumerate([0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
+                for n, after in enumerate([0.0, 0.01, 0.03, 0.06, 0.1, AFTER_THE_RECONCILER])
             ]
         )
-        # Whichever came first, one paid outcome; the slowest payments found it expired.
+        # Whichever came first, one paid outcome; the last payment found it expired.
         assert outcomes["expired, then revived"] >= 1, outcomes
 
 
 # --------------------------------------------------------------------------- pay again
+
+
+#: The payer pays the old checkout once SumUp has closed it (and is refused).
+AFTER_THE_CLOSE = -1.0
+
+
+async def pay_again_against_a_payment(
+    r: Rig, who: CartIdentity, rng: random.Random, pays_after: float
+) -> str:
+    """The payer presses "pay again" while, in another tab, paying the old (declined)
+    checkout ``pays_after`` seconds later; SumUp then notifies. Returns which came first."""
+    order_id, old = await failed_once(r, who)
+    r.provider.get_delay = rng.uniform(0, 0.03)
+    r.provider.deactivate_delay = rng.uniform(0, 0.03)
+    r.provider.create_delay = rng.uniform(0, 0.03)
+    closing = asyncio.Event()
+
+    def close_arrives(cid: str) -> None:
+        if cid == old:
+            closing.set()
+
+    async def payer_retries_on_the_old_page() -> bool:
+        if pays_after == AFTER_THE_CLOSE:
+            await closing.wait()
+            # SumUp answers the close after its delay; the payment comes just after that.
+            await asyncio.sleep(r.provider.deactivate_delay + 0.01)
+        elif pays_after:
+            await asyncio.sleep(pays_after + rng.uniform(0, 0.01))
+        if not r.provider.pay(old):
+            return False
+        await asyncio.gather(*[webhook(r, order_id, old) for _ in range(3)])
+        return True
+
+    r.provider.before_deactivate = close_arrives
+    try:
+        start, old_paid = await bounded(
+            r.web.orders.pay_again(who, order_id), payer_retries_on_the_old_page()
+        )
+    finally:
+        r.provider.before_deactivate = None
+
+    # Whatever interleaving: never two checkouts that could take money.
+    assert len(r.provider.live_for(order_id)) <= 1
+    await r.worker.relay.run_until_idle()
+    order = await r.web.payments.get(order_id)
+    live = r.provider.live_for(order_id)
+    assert len(live) <= 1
+    paid_attempts = [a for a in order.attempts if a.status == AttemptStatus.PAID]
+    assert len(paid_attempts) == len(r.provider.paid_for(order_id))
+    if len(paid_attempts) >= 2:
+        assert order.needs_refund
+    if old_paid:
+        assert order.status == OrderStatus.PAID
+        assert live == []
+        assert (await outbox_types(r.web, order_id))["rose:OrderPaid"] == 1
+        assert (await r.web.cart.cart(who)).count == 0
+        return "old checkout paid"
+    assert order.status == OrderStatus.PENDING
+    latest = order.latest_attempt
+    assert latest is not None and latest.provider_checkout_id is not None
+    assert live == [latest.provider_checkout_id]
+    assert start.payment_url == latest.hosted_url
+    assert (await r.web.cart.cart(who)).count == 2
+    return "pay again first"
 
 
 async def test_pay_again_racing_a_payment_of_the_old_checkout_never_charges_twice_unflagged(
@@ -358,55 +435,15 @@ async def test_pay_again_racing_a_payment_of_the_old_checkout_never_charges_twic
 ) -> None:
     async with rig(postgres_url) as r:
         rng = random.Random(20261121)
-        outcomes: Counter[str] = Counter()
-        for n in range(10):
-            who = buyer(10 + n)
-            order_id, old = await failed_once(r, who)
-            r.provider.get_delay = rng.uniform(0, 0.03)
-            r.provider.deactivate_delay = rng.uniform(0, 0.03)
-            r.provider.create_delay = rng.uniform(0, 0.03)
-            # Pay again closes the old checkout about 0.05 s in: the payment lands well
-            # before, around, or after that.
-            pays_after = (n % 5) * 0.025 + rng.uniform(0, 0.01)
-
-            async def payer_retries_on_the_old_page(
-                old: str = old, order_id: int = order_id, pays_after: float = pays_after
-            ) -> bool:
-                await asyncio.sleep(pays_after)
-                if not r.provider.pay(old):
-                    return False
-                await asyncio.gather(*[webhook(r, order_id, old) for _ in range(3)])
-                return True
-
-            start, old_paid = await bounded(
-                r.web.orders.pay_again(who, order_id), payer_retries_on_the_old_page()
-            )
-
-            # Whatever interleaving: never two checkouts that could take money.
-            assert len(r.provider.live_for(order_id)) <= 1, n
-            await r.worker.relay.run_until_idle()
-            order = await r.web.payments.get(order_id)
-            live = r.provider.live_for(order_id)
-            assert len(live) <= 1, n
-            paid_attempts = [a for a in order.attempts if a.status == AttemptStatus.PAID]
-            assert len(paid_attempts) == len(r.provider.paid_for(order_id)), n
-            if len(paid_attempts) >= 2:
-                assert order.needs_refund, n
-            if old_paid:
-                outcomes["old checkout paid"] += 1
-                assert order.status == OrderStatus.PAID, n
-                assert live == [], n
-                assert (await outbox_types(r.web, order_id))["rose:OrderPaid"] == 1, n
-                assert (await r.web.cart.cart(who)).count == 0, n
-            else:
-                outcomes["pay again first"] += 1
-                assert order.status == OrderStatus.PENDING, n
-                latest = order.latest_attempt
-                assert latest is not None and latest.provider_checkout_id is not None
-                assert live == [latest.provider_checkout_id], n
-                assert start.payment_url == latest.hosted_url, n
-                assert (await r.web.cart.cart(who)).count == 2, n
-        # Both interleavings happened.
+        # Pay again closes the old checkout some 0.05 s in: the payment lands at once, well
+        # before, around, or after that, or once the close is done.
+        timings = [0.0, 0.02, 0.04, 0.05, 0.06, 0.08, 0.1, AFTER_THE_CLOSE]
+        outcomes = Counter(
+            [
+                await pay_again_against_a_payment(r, buyer(10 + n), rng, pays_after)
+                for n, pays_after in enumerate(timings)
+            ]
+        )
         assert set(outcomes) == {"old checkout paid", "pay again first"}, outcomes
 
 
@@ -643,7 +680,10 @@ async def test_pay_again_as_the_window_ends_racing_the_reconciler_leaves_no_stra
 ) -> None:
     async with rig(postgres_url) as r:
         outcomes = Counter(
-            [await pay_again_as_the_window_ends(r, buyer(70 + n), 0.01 * n) for n in range(6)]
+            [
+                await pay_again_as_the_window_ends(r, buyer(70 + n), closing)
+                for n, closing in enumerate([0.0, 0.02, 0.05, 0.1, 0.2])
+            ]
         )
         # The race that matters happened: the order was given up while its new checkout
         # was being made.
@@ -660,11 +700,15 @@ class SlowCalendar(FakeCalendar):
         super().__init__()
         self.release_delay = 0.0
         self.releasing = asyncio.Event()
+        #: When set, a release waits for it to be opened before it answers.
+        self.release_gate: asyncio.Event | None = None
 
     async def release_for_order(self, order_id: int) -> None:
         self.releasing.set()
         if self.release_delay:
             await asyncio.sleep(self.release_delay)
+        if self.release_gate is not None:
+            await self.release_gate.wait()
         await super().release_for_order(order_id)
 
 
@@ -720,7 +764,7 @@ async def test_a_late_payment_found_while_the_release_is_running_keeps_its_claim
         alice = buyer(82)
         order_id = await expired_then_paid(r, alice)
         # One worker's relay is giving the claims back (the events service is slow)...
-        calendar.release_delay = 0.3
+        calendar.release_gate = asyncio.Event()
         releasing = asyncio.create_task(r.worker.relay.run_until_idle())
         await asyncio.wait_for(calendar.releasing.wait(), BOUND)
         # ...when the late payment is found and another worker's relay takes the claims
@@ -729,6 +773,7 @@ async def test_a_late_payment_found_while_the_release_is_running_keeps_its_claim
         await revive(r, order_id)
         await asyncio.wait_for(r.web.relay.run_until_idle(), BOUND)
         assert not releasing.done()
+        calendar.release_gate.set()
         await asyncio.wait_for(releasing, BOUND)
         await r.worker.relay.run_until_idle()
 
