@@ -34,6 +34,7 @@ from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money, quantize
 from rose_cart.domain.order import (
     DEFAULT_VALID_FOR,
+    ENDED,
     SETTLED,
     AccountRef,
     AttemptStatus,
@@ -299,7 +300,8 @@ class PaymentService:
         try:
             order = await self.transact(order.id, rule)
         except AttemptStillOpen:
-            # Another tab made the new attempt a moment ago: send this payer there too.
+            # Another tab made the new attempt a moment ago: send this payer there too (its
+            # checkout is made with the same reference, so there is still one).
             return await self.resume(await self.get(order.id))
         latest = order.latest_attempt
         assert latest is not None
@@ -585,13 +587,24 @@ class PaymentService:
             await self.calendar.confirm_entries_for_order(order_id)
             await self.calendar.confirm_tickets_for_order(order_id)
         elif command == CommandType.RELEASE_CLAIMS:
-            await self.calendar.release_for_order(order_id)
+            await self._release(order_id)
         elif command == CommandType.RECLAIM_CLAIMS:
             await self._reclaim(order_id)
         elif command == CommandType.CLOSE_CHECKOUT:
             await self._close_command(
                 order_id, int(record.payload["attempt_id"]), str(record.payload["checkout_id"])
             )
+
+    async def _release(self, order_id: int) -> None:
+        """Give an ended order's claims back. A late payment may revive the order before or
+        while this runs, and its reclaim may run on another relay meanwhile: a revived order
+        is not released, and one revived while the release was under way takes its claims
+        again, so the release never has the last word."""
+        if (await self.get(order_id)).status not in ENDED:
+            return
+        await self.calendar.release_for_order(order_id)
+        if (await self.get(order_id)).status not in ENDED:
+            await self._reclaim(order_id)
 
     async def _reclaim(self, order_id: int) -> None:
         """A late payment revived the order: take its bookings and tickets again and confirm
@@ -614,8 +627,11 @@ class PaymentService:
         order = await self.get(order_id)
         attempt = order.attempt(attempt_id)
         ours = attempt.provider_checkout_id == checkout_id
-        # Asked even when the attempt is closed here: it may have been closed before its
-        # checkout existed, and closing one that is closed already changes nothing.
+        if ours and attempt.status == AttemptStatus.PAID:
+            return
+        # A closed attempt is closed again: it may have been given up while its checkout was
+        # still being made (pay again in another tab, the reconciler), so that checkout was
+        # never closed. Closing twice is harmless.
         outcome, state = await self._close(order, attempt, checkout_id)
         if outcome == "unreadable":
             raise PaymentProviderUnavailable(
