@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from quart import Quart
 
-from rose_cart.bootstrap import Overrides, build_services
+from rose_cart.bootstrap import Overrides, build_services, migrate
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
@@ -67,9 +67,7 @@ def create_app(
     @app.before_serving
     async def _start() -> None:
         if settings.migrate_on_start:
-            from rose_cart.adapters.db.migrate import upgrade
-
-            await asyncio.to_thread(upgrade, settings.database_url)
+            await asyncio.to_thread(migrate, settings)
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
         if settings.run_reconciler:

@@ -14,7 +14,6 @@ from rose_cart.config import Settings
 from rose_cart.ports import CalendarService
 from rose_cart.standalone.siblings import (
     ReferenceBlog,
-    ReferenceCalendar,
     ReferenceMarket,
     ReferenceSubscriber,
 )
@@ -67,7 +66,8 @@ def make_web(database_url: str, calendar: CalendarService | None = None, **setti
         Overrides(
             market=market,
             blog=ReferenceBlog(),
-            calendar=calendar or ReferenceCalendar(),
+            # None: the standalone events sibling, on the same database.
+            calendar=calendar,
             clock=clock,
             payments=payments,
             subscriber=ReferenceSubscriber(),

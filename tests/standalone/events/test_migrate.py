@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from rose_cart.adapters.db.engine import make_engine
 from rose_cart.adapters.db.migrate import downgrade as downgrade_cart
 from rose_cart.adapters.db.migrate import upgrade as upgrade_cart
+from rose_cart.cli import main
 from rose_cart.standalone.events.migrate import downgrade, upgrade
 from rose_cart.standalone.events.tables import metadata
 from tests.conftest import pg_url
@@ -127,3 +128,15 @@ def test_the_migrations_make_exactly_the_tables_the_code_describes(empty_databas
             await engine.dispose()
 
     assert asyncio.run(run()) == []
+
+
+def test_rose_cart_migrate_in_standalone_mode_makes_the_events_tables_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("CART_DATABASE_URL", url)
+    monkeypatch.setenv("CART_MODE", "standalone")
+    assert main(["migrate"]) == 0
+    assert "events" in capsys.readouterr().out
+    assert set(asyncio.run(_versions(url))) == {"alembic_version", "events_alembic_version"}
+    assert asyncio.run(_tables(url)) >= EVENTS_TABLES
