@@ -23,9 +23,7 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("attention", sa.String(64), nullable=True))
-        batch.add_column(
-            sa.Column("refunded", MONEY, nullable=False, server_default=sa.text("0"))
-        )
+        batch.add_column(sa.Column("refunded", MONEY, nullable=False, server_default=sa.text("0")))
         batch.add_column(
             sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0"))
         )
