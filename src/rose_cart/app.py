@@ -70,6 +70,11 @@ def create_app(
             await asyncio.to_thread(migrate, settings)
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
+        events = built.extras.get("events")
+        if settings.standalone and settings.demo_data and events is not None:
+            from rose_cart.standalone.events.demo import seed_demo_events
+
+            await seed_demo_events(events)
         if settings.run_reconciler:
             from rose_cart.worker import reconcile_forever, relay_forever
 
