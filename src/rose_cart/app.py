@@ -52,6 +52,13 @@ def create_app(
         from rose_cart.standalone.web import bp as standalone_bp
 
         app.register_blueprint(standalone_bp)
+        if "events" in built.extras:
+            from rose_cart.standalone.events.web import api_bp as events_api_bp
+            from rose_cart.standalone.events.web import bp as events_bp
+
+            app.register_blueprint(events_bp)
+            app.register_blueprint(events_api_bp)
+            app.jinja_env.globals["site_links"] = [("/events/", "Events")]
         if settings.uses_sandbox:
             from rose_cart.standalone.sumup_sandbox import SandboxState, sandbox_blueprint
 

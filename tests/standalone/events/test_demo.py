@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from rose_cart.app import create_app
+from rose_cart.bootstrap import Overrides
+from rose_cart.config import Settings
 from rose_cart.standalone.events.calendar import EntryView, ReferenceCalendar
 from rose_cart.standalone.events.demo import local_zone, seed_demo_events
 from tests.fakes import FakeClock
@@ -58,3 +62,26 @@ async def test_seeding_a_week_later_adds_the_next_class_and_keeps_the_supper(
     later = await events.upcoming()
     assert len(named(later, "bread-class-")) == 3
     assert [e.id for e in named(later, "harvest-supper-")] == [supper.id]
+
+
+async def _entries_after_start(path: Path, demo_data: bool) -> list[object]:
+    app = create_app(
+        Settings(
+            database_url=f"sqlite+aiosqlite:///{path}",
+            run_reconciler=False,
+            demo_data=demo_data,
+        ),
+        Overrides(clock=FakeClock()),
+    )
+    async with app.test_app() as running:
+        response = await running.test_client().get("/events/api/entries")
+        assert response.status_code == 200
+        data: list[object] = await response.get_json()
+    return data
+
+
+async def test_the_demo_migrates_and_seeds_its_events_at_start_up(tmp_path: Path) -> None:
+    assert len(await _entries_after_start(tmp_path / "demo.db", demo_data=True)) == 5
+    # A restart adds nothing.
+    assert len(await _entries_after_start(tmp_path / "demo.db", demo_data=True)) == 5
+    assert await _entries_after_start(tmp_path / "plain.db", demo_data=False) == []
