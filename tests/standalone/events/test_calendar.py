@@ -354,6 +354,24 @@ async def test_logging_in_gives_the_sessions_bookings_to_the_user(cal: Calendar)
     assert [e.id for e in await cal.events.pending_entries(user(BOB))] == [bread2]
 
 
+async def test_an_adopted_anonymous_orders_replacement_booking_is_the_users(
+    cal: Calendar,
+) -> None:
+    visitor = anon("sess-late")
+    await cal.events.book(visitor, cal.bread_class)
+    await cal.events.claim_entries_for_order(41, visitor, BAKERY)
+    await cal.events.release_for_order(41)
+    await cal.events.remove_pending_entry(visitor, cal.bread_class)
+    await cal.events.adopt_for_user(BOB, "sess-late")  # the order went to Bob with it
+    await cal.events.claim_entries_for_order(41, user(BOB), BAKERY)
+    assert [(e.id, e.state) for e in await cal.events.entries_for_order(41)] == [
+        (cal.bread_class, "ordered")
+    ]
+    await cal.events.release_for_order(41)
+    assert [e.id for e in await cal.events.pending_entries(user(BOB))] == [cal.bread_class]
+    assert await cal.events.pending_entries(visitor) == []
+
+
 def _another_class(cal: Calendar) -> NewEntry:
     start = cal.clock.now() + timedelta(days=21)
     return NewEntry(

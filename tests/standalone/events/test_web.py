@@ -142,6 +142,14 @@ async def test_more_tickets_than_are_left_are_refused_on_the_page(site: Site) ->
     assert "Sold out" in html
 
 
+async def test_a_sold_out_event_says_so_rather_than_asking_to_sign_in(site: Site) -> None:
+    cal = site.cal
+    await cal.sell(cal.members_seat, 30)
+    html = await site.page(f"/events/{cal.members_evening}/")
+    assert "Sold out." in html and "Sign in to buy tickets" not in html
+    assert (await site.entries())[cal.members_evening]["ticket_types"][0]["available"] == 0
+
+
 async def test_checkout_claims_the_tickets_and_only_then_are_they_sold(site: Site) -> None:
     cal, web = site.cal, site.web
     await web.login("alice")

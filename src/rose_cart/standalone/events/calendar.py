@@ -660,7 +660,7 @@ class ReferenceCalendar:
         async def work(conn: SqlConnection) -> None:
             header = await self._claim_header(conn, order_id, ENTRIES)
             if header is not None:
-                await self._reclaim_entries(conn, order_id, header)
+                await self._reclaim_entries(conn, order_id, header, owner)
                 return
             now = self.clock.now()
             taken: list[int] = []
@@ -793,9 +793,14 @@ class ReferenceCalendar:
             .values(item_id=new)
         )
 
-    async def _reclaim_entries(self, conn: SqlConnection, order_id: int, header: Any) -> None:
+    async def _reclaim_entries(
+        self, conn: SqlConnection, order_id: int, header: Any, owner: CartIdentity
+    ) -> None:
         """Take back exactly the bookings the order recorded: those released to the cart,
-        and a booking of the same entry in place of one that has gone since."""
+        and a booking of the same entry in place of one that has gone since (made for the
+        order's owner now: an anonymous order may have been adopted at login since)."""
+        if not owner.is_known:
+            owner = CartIdentity(user_id=header.user_id, session_id=header.session_id).owner()
         now = self.clock.now()
         for row in await self._claimed(conn, order_id, ENTRIES, bookings):
             if row.order_id == order_id and row.state in HELD_BOOKING:
@@ -811,8 +816,8 @@ class ReferenceCalendar:
                 insert(bookings)
                 .values(
                     entry_id=row.entry_id,
-                    user_id=header.user_id,
-                    session_id=header.session_id,
+                    user_id=owner.user_id,
+                    session_id=None if owner.user_id is not None else owner.session_id,
                     state="ordered",
                     order_id=order_id,
                     created_at=now,
