@@ -13,6 +13,7 @@ from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
 from rose_cart.ports import CalendarService
 from rose_cart.standalone.siblings import (
+    EmptyCalendar,
     ReferenceBlog,
     ReferenceMarket,
     ReferenceSubscriber,
@@ -59,6 +60,8 @@ class Web:
 
 def make_web(database_url: str, calendar: CalendarService | None = None, **settings: Any) -> Web:
     market, clock, payments = ReferenceMarket(), FakeClock(), FakePaymentProvider()
+    if calendar is None and settings.get("mode", "standalone") != "standalone":
+        calendar = EmptyCalendar()  # split mode mounts no events sibling
     app = create_app(
         Settings(
             database_url=database_url, migrate_on_start=False, run_reconciler=False, **settings
