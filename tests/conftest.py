@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rose_cart.adapters.db.migrate import upgrade
+from rose_cart.adapters.db.migrate import upgrade as upgrade_cart
+from rose_cart.standalone.events.migrate import upgrade as upgrade_events
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_BASE = os.environ.get("CART_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
@@ -64,6 +65,12 @@ async def _drop_databases(names: set[str]) -> None:
         await conn.close()
 
 
+def upgrade(url: str) -> None:
+    """The standalone schema: the cart's tables and the events sibling's beside them."""
+    upgrade_cart(url)
+    upgrade_events(url)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _CREATED:
         asyncio.run(_drop_databases(set(_CREATED)))
@@ -100,7 +107,9 @@ async def _truncate(url: str) -> None:
             await conn.execute(
                 text(
                     "TRUNCATE cart_items, order_items, payment_attempts, orders, page_configs, "
-                    "outbox RESTART IDENTITY CASCADE"
+                    "outbox, events_claim_items, events_claims, events_tickets, "
+                    "events_bookings, events_ticket_types, events_entries, events_calendars "
+                    "RESTART IDENTITY CASCADE"
                 )
             )
     finally:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from quart import Quart
 
-from rose_cart.bootstrap import Overrides, build_services
+from rose_cart.bootstrap import Overrides, build_services, migrate
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
@@ -52,6 +52,13 @@ def create_app(
         from rose_cart.standalone.web import bp as standalone_bp
 
         app.register_blueprint(standalone_bp)
+        if "events" in built.extras:
+            from rose_cart.standalone.events.web import api_bp as events_api_bp
+            from rose_cart.standalone.events.web import bp as events_bp
+
+            app.register_blueprint(events_bp)
+            app.register_blueprint(events_api_bp)
+            app.jinja_env.globals["site_links"] = [("/events/", "Events")]
         if settings.uses_sandbox:
             from rose_cart.standalone.sumup_sandbox import SandboxState, sandbox_blueprint
 
@@ -67,11 +74,14 @@ def create_app(
     @app.before_serving
     async def _start() -> None:
         if settings.migrate_on_start:
-            from rose_cart.adapters.db.migrate import upgrade
-
-            await asyncio.to_thread(upgrade, settings.database_url)
+            await asyncio.to_thread(migrate, settings)
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
+        events = built.extras.get("events")
+        if settings.standalone and settings.demo_data and events is not None:
+            from rose_cart.standalone.events.demo import seed_demo_events
+
+            await seed_demo_events(events)
         if settings.run_reconciler:
             from rose_cart.worker import reconcile_forever, relay_forever
 

@@ -52,6 +52,19 @@ class Overrides:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+def migrate(settings: Settings) -> None:
+    """Upgrade the cart's schema and, in standalone mode, the events sibling's (its own
+    tables and version table in the same database). Synchronous: call it from a thread
+    when an event loop is running."""
+    from rose_cart.adapters.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    if settings.standalone:
+        from rose_cart.standalone.events.migrate import upgrade as upgrade_events
+
+        upgrade_events(settings.database_url)
+
+
 def build_services(settings: Settings, overrides: Overrides | None = None) -> Services:
     settings.check()
     o = overrides or Overrides()
@@ -74,7 +87,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
 
     extras: dict[str, Any] = dict(o.extras)
     market, blog, calendar, subscriber = o.market, o.blog, o.calendar, o.subscriber
-    if settings.standalone and None in (market, blog, calendar, subscriber):
+    if settings.standalone:
         from rose_cart.standalone.siblings import (
             ReferenceBlog,
             ReferenceCalendar,
@@ -84,7 +97,15 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
 
         market = market or ReferenceMarket()
         blog = blog or ReferenceBlog()
-        calendar = calendar or ReferenceCalendar()
+        if calendar is None:
+            # The events sibling stands for a separate service: an engine of its own, its
+            # own tables in the same database.
+            events = ReferenceCalendar.for_url(settings.database_url, clock)
+            closers.append(events.aclose)
+            calendar = events
+        if isinstance(calendar, ReferenceCalendar):
+            # Its pages and JSON API are mounted with it.
+            extras.setdefault("events", calendar)
         subscriber = subscriber or ReferenceSubscriber()
     if market is None or blog is None or calendar is None or subscriber is None:
         raise ConfigError(

@@ -25,9 +25,9 @@ def _serve(workers: int) -> int:
         )
         workers = 1
     if settings.migrate_on_start:
-        from rose_cart.adapters.db.migrate import upgrade
+        from rose_cart.bootstrap import migrate
 
-        upgrade(settings.database_url)
+        migrate(settings)
         # Done here once, so workers need not race to do it.
         os.environ["CART_MIGRATE_ON_START"] = "false"
     uvicorn.run(
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the HTTP service (settings from CART_*)")
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("demo", help="standalone demo: SQLite, reference siblings, SumUp sandbox")
-    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    sub.add_parser(
+        "migrate",
+        help="upgrade the database schema to the newest revision (standalone: the events "
+        "sibling's too)",
+    )
     worker = sub.add_parser(
         "worker", help="reconcile payments, expire stale orders, run the outbox relay"
     )
@@ -87,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "migrate":
-            from rose_cart.adapters.db.migrate import upgrade
+            from rose_cart.bootstrap import migrate
 
             settings = load_settings()
-            upgrade(settings.database_url)
-            print(f"database at head: {settings.database_url.split('@')[-1]}")
+            migrate(settings)
+            also = " (and the standalone events sibling's tables)" if settings.standalone else ""
+            print(f"database at head{also}: {settings.database_url.split('@')[-1]}")
             return 0
         if args.command == "demo":
             os.environ.setdefault("CART_MODE", "standalone")

@@ -13,8 +13,8 @@ from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
 from rose_cart.ports import CalendarService
 from rose_cart.standalone.siblings import (
+    EmptyCalendar,
     ReferenceBlog,
-    ReferenceCalendar,
     ReferenceMarket,
     ReferenceSubscriber,
 )
@@ -60,6 +60,8 @@ class Web:
 
 def make_web(database_url: str, calendar: CalendarService | None = None, **settings: Any) -> Web:
     market, clock, payments = ReferenceMarket(), FakeClock(), FakePaymentProvider()
+    if calendar is None and settings.get("mode", "standalone") != "standalone":
+        calendar = EmptyCalendar()  # split mode mounts no events sibling
     app = create_app(
         Settings(
             database_url=database_url, migrate_on_start=False, run_reconciler=False, **settings
@@ -67,7 +69,8 @@ def make_web(database_url: str, calendar: CalendarService | None = None, **setti
         Overrides(
             market=market,
             blog=ReferenceBlog(),
-            calendar=calendar or ReferenceCalendar(),
+            # None: the standalone events sibling, on the same database.
+            calendar=calendar,
             clock=clock,
             payments=payments,
             subscriber=ReferenceSubscriber(),

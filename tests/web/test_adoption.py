@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from rose_cart.domain.errors import SiblingUnavailable
-from rose_cart.standalone.siblings import ReferenceCalendar
+from rose_cart.standalone.siblings import EmptyCalendar
 from tests.web.conftest import Web, make_web
 from tests.web.test_internal import signed
 
 
-class EventsService(ReferenceCalendar):
+class EventsService(EmptyCalendar):
     """The events service, which can be down when asked to adopt bookings."""
 
     def __init__(self) -> None:

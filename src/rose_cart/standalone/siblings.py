@@ -10,6 +10,15 @@ from rose_cart.domain.errors import SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.ports import CalendarEntry, MarketPlace, Post, Product, Ticket
 from rose_cart.standalone import demo_data
+from rose_cart.standalone.events import ReferenceCalendar
+
+__all__ = [
+    "EmptyCalendar",
+    "ReferenceBlog",
+    "ReferenceCalendar",
+    "ReferenceMarket",
+    "ReferenceSubscriber",
+]
 
 
 class ReferenceMarket:
@@ -59,9 +68,10 @@ class ReferenceBlog:
         return [p for p in self.posts.values() if p.is_page]
 
 
-class ReferenceCalendar:
-    """The events sibling with no bookable entries yet: bookings and tickets arrive with
-    their own issue. Every call is a correct answer for a calendar with nothing in it."""
+class EmptyCalendar:
+    """An events service with no calendars: every call is a correct answer for a calendar
+    with nothing in it. For a cart run (or test) that needs no events; the standalone
+    process mounts ``ReferenceCalendar``, the events sibling with its own tables."""
 
     async def pending_entries(self, identity: CartIdentity) -> list[CalendarEntry]:
         return []

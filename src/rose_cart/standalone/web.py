@@ -27,6 +27,8 @@ from rose_cart.web.context import check_csrf
 bp = Blueprint("standalone", __name__, template_folder="templates")
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+#: How many upcoming events the shop front shows (the rest are on /events/).
+SHOP_FRONT_EVENTS = 4
 
 
 def _siblings() -> tuple[ReferenceMarket, ReferenceBlog]:
@@ -60,7 +62,17 @@ async def shop_front() -> str:
     site = [r["product"] for r in rows if r["page"] is None]
     if site:
         sections.append({"page": None, "products": site})
-    return await render_template("shop/front.html", sections=sections)
+    upcoming: list[Any] = []
+    if "events" in current_app.extensions["rose_cart"].extras:
+        from rose_cart.standalone.events.web import events
+
+        # The next date of each event, so one class on many Saturdays does not fill it.
+        seen: set[tuple[int | None, str]] = set()
+        for entry in await events().upcoming(limit=100):
+            if (entry.page_post_id, entry.name) not in seen and len(upcoming) < SHOP_FRONT_EVENTS:
+                seen.add((entry.page_post_id, entry.name))
+                upcoming.append(entry)
+    return await render_template("shop/front.html", sections=sections, upcoming=upcoming)
 
 
 def _product_json(product: Product, place_slug: str, page_slug: str | None) -> dict[str, Any]:

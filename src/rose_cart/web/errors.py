@@ -18,6 +18,7 @@ def wants_json() -> bool:
         path.startswith("/api/")
         or path.startswith("/internal/")
         or path.startswith("/market/api/")
+        or path.startswith("/events/api/")
         or request.accept_mimetypes.best == "application/json"
     )
 
