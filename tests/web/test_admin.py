@@ -19,11 +19,11 @@ from rose_cart.domain.errors import (
 )
 from rose_cart.ports import OutboxRecord
 from rose_cart.services.container import Services
-from rose_cart.standalone.siblings import ReferenceCalendar, ReferenceSubscriber
+from rose_cart.standalone.siblings import EmptyCalendar, ReferenceSubscriber
 from tests.web.conftest import Web, make_web
 
 
-class EventsService(ReferenceCalendar):
+class EventsService(EmptyCalendar):
     """The events service, which can be down when the relay confirms an order's bookings."""
 
     def __init__(self) -> None:
