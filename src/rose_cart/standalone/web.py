@@ -23,6 +23,7 @@ from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.ports import Product
 from rose_cart.standalone.siblings import ReferenceBlog, ReferenceMarket
 from rose_cart.web.context import check_csrf
+from rose_cart.web.redirects import same_site_path
 
 bp = Blueprint("standalone", __name__, template_folder="templates")
 
@@ -118,8 +119,7 @@ async def dev_login() -> ResponseReturnValue:
     if request.mimetype == "application/json":
         return jsonify({"user_id": session["uid"], "username": username})
     await flash(f"Logged in as {username}.", "success")
-    target = (await request.form).get("next") or "/"
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/", 303)
+    return redirect(same_site_path((await request.form).get("next")), 303)
 
 
 @bp.post("/auth/logout")
