@@ -22,6 +22,7 @@ from quart.typing import ResponseReturnValue
 from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.ports import Product
 from rose_cart.standalone.siblings import ReferenceBlog, ReferenceMarket
+from rose_cart.web.bodies import json_object
 from rose_cart.web.context import check_csrf
 from rose_cart.web.redirects import same_site_path
 
@@ -105,8 +106,7 @@ async def dev_login() -> ResponseReturnValue:
     if not current_app.extensions["rose_cart"].dev_login:
         raise DevLoginOff()
     if request.mimetype == "application/json":
-        data = await request.get_json(silent=True) or {}
-        username = str(data.get("username", "")).strip()
+        username = str((await json_object()).get("username", "")).strip()
     else:
         await check_csrf()
         username = ((await request.form).get("username") or "").strip()

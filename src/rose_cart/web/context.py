@@ -56,5 +56,10 @@ async def check_csrf() -> None:
     form = await request.form
     sent = form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
     expected = session.get("csrf")
-    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+    # As bytes: compare_digest refuses str with anything but ASCII in it.
+    if not expected or not sent or not hmac.compare_digest(_utf8(sent), _utf8(expected)):
         raise CsrfFailed()
+
+
+def _utf8(value: object) -> bytes:
+    return str(value).encode("utf-8", "surrogatepass")

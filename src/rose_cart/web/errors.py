@@ -15,9 +15,8 @@ log = logging.getLogger(__name__)
 def wants_json() -> bool:
     path = request.path
     return (
-        path.startswith("/api/")
-        or path.startswith("/internal/")
-        or path.startswith("/market/api/")
+        path.startswith(("/api/", "/internal/", "/market/api/", "/checkout/webhook/"))
+        or request.mimetype == "application/json"
         or request.accept_mimetypes.best == "application/json"
     )
 

@@ -9,6 +9,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from rose_cart.domain.errors import BadInput, CartError, InvalidQuantity
 from rose_cart.services.admin import parse_filter
+from rose_cart.web.bodies import json_object
 from rose_cart.web.context import admin, ensure_identity, identity, services
 from rose_cart.web.openapi import openapi_document
 from rose_cart.web.serialize import cart_json
@@ -26,11 +27,6 @@ class JsonRequired(CartError):
     code = "json_required"
     status = 415
     message = "Send the body as JSON (Content-Type: application/json)."
-
-
-class InvalidJson(BadInput):
-    code = "invalid_json"
-    message = "The body must be a JSON object."
 
 
 class CrossSiteRefused(CartError):
@@ -56,12 +52,7 @@ async def guard() -> None:
 
 
 async def json_body() -> dict[str, Any]:
-    data = await request.get_json(silent=True)
-    if data is None:
-        data = {} if not await request.get_data() else None
-    if not isinstance(data, dict):
-        raise InvalidJson()
-    return data
+    return await json_object()
 
 
 async def _cart_response(status: int = 200) -> Response:
