@@ -59,7 +59,12 @@ def register_error_handlers(app: Quart) -> None:
         message = {404: "There is nothing here.", 405: "That method is not allowed here."}.get(
             status, exc.description or "That request could not be handled."
         )
-        return await render_error(status, code, message)
+        response = await render_error(status, code, message)
+        # The exception's own headers say what to do next: ``Allow`` on a 405 (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
