@@ -10,6 +10,7 @@ from quart import Quart, Response, flash, request, session
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
+from rose_cart.web.caching import per_visitor_caching
 from rose_cart.web.context import csrf_token, identity, services
 
 #: Where the session remembers bookings the events service has not adopted yet:
@@ -79,6 +80,7 @@ def register_hooks(app: Quart) -> None:
 
     @app.after_request
     async def security_headers(response: Response) -> Response:
+        per_visitor_caching(response)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
