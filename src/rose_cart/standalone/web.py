@@ -114,8 +114,12 @@ async def dev_login() -> ResponseReturnValue:
         raise BadInput(
             "Choose a username of letters, digits, dots, dashes or underscores.", field="username"
         )
-    session["uid"] = user_id_for(username)
+    user_id = user_id_for(username)
+    session["uid"] = user_id
     session["username"] = username
+    session["login"] = await current_app.extensions["rose_cart"].logins.start(user_id)
+    # A new login, a new CSRF token: one read before logging in is worth nothing after.
+    session.pop("csrf", None)
     if request.mimetype == "application/json":
         return jsonify({"user_id": session["uid"], "username": username})
     await flash(f"Logged in as {username}.", "success")
@@ -126,9 +130,11 @@ async def dev_login() -> ResponseReturnValue:
 async def logout() -> ResponseReturnValue:
     if request.mimetype != "application/json":
         await check_csrf()
-    session.pop("uid", None)
-    session.pop("username", None)
-    session.pop("sid", None)
+    uid = session.get("uid")
+    if uid is not None:
+        # Every cookie of this login, copies kept from before included, is logged out.
+        await current_app.extensions["rose_cart"].logins.end(int(uid))
+    session.clear()  # the anonymous cart and the CSRF token go too
     if request.mimetype == "application/json":
         return jsonify({"ok": True})
     await flash("Logged out.", "info")

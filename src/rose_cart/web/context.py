@@ -43,6 +43,21 @@ def ensure_identity() -> CartIdentity:
     return current
 
 
+#: What the cookie holds about a login; all of it goes when the login has been ended.
+LOGIN_KEYS = ("uid", "username", "login", "csrf")
+
+
+async def check_login() -> None:
+    """A cookie whose login has been ended (a logout, on any worker) is that of a visitor
+    who is not logged in: its login is taken out of it."""
+    uid = session.get("uid")
+    if uid is None:
+        return
+    if not await services().logins.is_current(int(uid), session.get("login")):
+        for key in LOGIN_KEYS:
+            session.pop(key, None)
+
+
 def csrf_token() -> str:
     token = session.get("csrf")
     if not token:
