@@ -41,6 +41,21 @@ class InvalidAmount(BadInput):
     message = "Give an amount such as 4.50, greater than zero."
 
 
+class InvalidRequest(BadInput):
+    """A field missing, or of the wrong type or shape; ``field`` names it."""
+
+    code = "invalid_request"
+    message = "A field of the request is missing or not of the right kind."
+
+
+class InvalidIdempotencyKey(BadInput):
+    code = "invalid_idempotency_key"
+    message = (
+        "An idempotency key is 8 to 128 letters, digits and the characters _ . : - "
+        "(or leave it out)."
+    )
+
+
 class CsrfFailed(CartError):
     code = "csrf_failed"
     status = 400
@@ -118,6 +133,14 @@ class MultiplePages(Conflict):
 class SoldOut(Conflict):
     code = "sold_out"
     message = "Sorry, that has sold out."
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    message = (
+        "This idempotency key was used for another checkout: another page, or a cart that "
+        "has changed since. Use a new key for a new checkout."
+    )
 
 
 class OrderNotPayable(Conflict):
