@@ -59,9 +59,9 @@ async def test_cart_round_trip_with_shapes(web: Web) -> None:
         ({"product_id": 1, "quantity": 1.5}, 400, "invalid_quantity"),
         ({"product_id": 1, "quantity": "many"}, 400, "invalid_quantity"),
         ({"product_id": 1, "quantity": True}, 400, "invalid_quantity"),
-        ({"product_id": 1, "quantity": 11}, 400, "quantity_too_large"),
-        ({"product_id": 1, "quantity": 10**15}, 400, "quantity_too_large"),
-        ({"product_id": 1, "quantity": 100}, 400, "quantity_too_large"),
+        ({"product_id": 1, "quantity": 11}, 409, "quantity_too_large"),
+        ({"product_id": 1, "quantity": 10**15}, 409, "quantity_too_large"),
+        ({"product_id": 1, "quantity": 100}, 409, "quantity_too_large"),
         ({"product_id": 1, "quantity": "3"}, 400, "invalid_quantity"),
         ({"product_id": 1, "quantity": None}, 400, "invalid_quantity"),
         ({"product_id": 5, "quantity": 1}, 409, "product_unavailable"),
@@ -83,7 +83,7 @@ async def test_patch_errors(web: Web) -> None:
     for path, body, status, code in [
         ("/api/v1/cart/items/3", {"quantity": 1}, 404, "product_not_found"),
         ("/api/v1/cart/items/8", {"quantity": -1}, 400, "invalid_quantity"),
-        ("/api/v1/cart/items/8", {"quantity": 6}, 400, "quantity_too_large"),  # eggs: max 5
+        ("/api/v1/cart/items/8", {"quantity": 6}, 409, "quantity_too_large"),  # eggs: max 5
         ("/api/v1/cart/items/8", {}, 400, "invalid_request"),
         ("/api/v1/cart/items/8", {"quantity": "2"}, 400, "invalid_quantity"),
         ("/api/v1/cart/items/zz", {"quantity": 1}, 404, "product_not_found"),

@@ -31,11 +31,6 @@ class InvalidQuantity(BadInput):
     message = "Quantity must be a whole number of at least 1."
 
 
-class QuantityTooLarge(BadInput):
-    code = "quantity_too_large"
-    message = "That is more than can be ordered at once."
-
-
 class InvalidAmount(BadInput):
     code = "invalid_amount"
     message = "Give an amount such as 4.50, greater than zero."
@@ -108,6 +103,14 @@ class Conflict(CartError):
 class ProductUnavailable(Conflict):
     code = "product_unavailable"
     message = "That product is not available at the moment."
+
+
+class QuantityTooLarge(Conflict):
+    """More than a line may hold (the product's maximum, or 99): a limit of what is sold,
+    as sold_out is, not a malformed request."""
+
+    code = "quantity_too_large"
+    message = "That is more than can be ordered at once."
 
 
 class TooManyLines(Conflict):
