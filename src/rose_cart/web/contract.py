@@ -305,6 +305,10 @@ def install_contract(app: Quart) -> None:
         return await render_error(mapped.status, mapped.code, mapped.message, mapped.details)
 
 
-def openapi_document() -> dict[str, Any]:
-    provider: CartOpenAPI = current_app.extensions["rose_cart_openapi"]
+def openapi_document_of(app: Quart) -> dict[str, Any]:
+    provider: CartOpenAPI = app.extensions["rose_cart_openapi"]
     return provider.schema()
+
+
+def openapi_document() -> dict[str, Any]:
+    return openapi_document_of(current_app)
