@@ -254,3 +254,22 @@ async def test_a_post_that_needs_a_body_says_so(web: Web) -> None:
     response = await web.client.post("/api/v1/cart/items")
     assert response.status_code == 400
     assert (await response.get_json())["error"]["code"] == "invalid_request"
+
+
+async def test_quart_schemas_own_validation_errors_have_the_usual_body(web: Web) -> None:
+    from pydantic import BaseModel
+    from quart_schema import validate_querystring
+
+    class Query(BaseModel):
+        count: int
+
+    @validate_querystring(Query)
+    async def probe(query_args: Query) -> str:
+        return str(query_args.count)
+
+    web.app.add_url_rule("/api/v1/probe", "probe", probe)
+    response = await web.client.get("/api/v1/probe?count=many")
+    assert response.status_code == 400
+    error = (await response.get_json())["error"]
+    assert (error["code"], error["field"]) == ("invalid_request", "count")
+    assert (await (await web.client.get("/api/v1/probe?count=3")).get_data()) == b"3"
