@@ -12,6 +12,7 @@ from rose_cart.bootstrap import Overrides, build_services, migrate
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
+from rose_cart.web.contract import install_contract
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.hooks import register_hooks
 
@@ -40,6 +41,7 @@ def create_app(
     app.extensions["rose_cart"] = built
 
     register_error_handlers(app)
+    install_contract(app)
     register_hooks(app)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(cart.bp)

@@ -30,6 +30,7 @@ from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.checkout import CheckoutService
 from rose_cart.services.container import Services
+from rose_cart.services.logins import LoginSessions
 from rose_cart.services.orders import OrderService
 from rose_cart.services.page_config import PageConfigService, SiteAccount
 from rose_cart.services.payments import PaymentService
@@ -159,6 +160,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         page_configs=page_configs,
         relay=relay,
         admin=admin,
+        logins=LoginSessions(cache),
         outbox_written=outbox_written,
         clock=clock,
         internal_secret=settings.internal_secret,

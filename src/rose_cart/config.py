@@ -145,6 +145,12 @@ class Settings:
                     "CART_SECURE_COOKIES cannot be off in production: the session cookie "
                     "must only travel over HTTPS (leave it unset)"
                 )
+            if urlsplit(self.public_url.strip()).scheme != "https":
+                # Secure cookies never come back over http, and SumUp would send the payer
+                # and the webhook's token there in the clear.
+                problems.append(
+                    "CART_PUBLIC_URL must be this service's https:// address in production"
+                )
         return problems
 
     def _secret_problems(self) -> list[str]:
@@ -175,6 +181,11 @@ class Settings:
                 # Two left unset are already named above.
                 if value == other_value and value not in unset:
                     problems.append(f"{name} and {other} must be different secrets")
+        # An older encryption key may be weak while it is rotated away, but never one of the
+        # other secrets: whoever holds one would hold the page keys too.
+        for name, value in secrets[:2]:
+            if value not in unset and value in self.encryption_keys[1:]:
+                problems.append(f"CART_ENCRYPTION_KEYS must not list {name}")
         return problems
 
     def _pretend_money_problems(self) -> list[str]:
@@ -240,6 +251,10 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``CART_*`` variables; anything unset keeps its standalone default."""
     env = os.environ if environ is None else environ
+    if env.get("CART_ENV") == "":
+        # Set, but to nothing (an unset variable in a deployment template): that must not
+        # quietly count as development, where nothing is checked.
+        raise ConfigError("CART_ENV is set but empty: say 'development' or 'production'")
     values: dict[str, Any] = {}
     for suffix, (name, convert) in _FIELDS.items():
         raw = env.get(f"CART_{suffix}")

@@ -70,7 +70,7 @@ async def test_concurrent_adds_never_pass_the_line_maximum(postgres_url: str) ->
             ]
         )
         codes = sorted(r.status_code for r in responses)
-        assert codes.count(201) == 5 and codes.count(400) == 7  # eggs: at most 5
+        assert codes.count(201) == 5 and codes.count(409) == 7  # eggs: at most 5
         assert await web.quantities() == {8: 5}
     finally:
         await web.app.extensions["rose_cart"].aclose()

@@ -21,6 +21,7 @@ PRODUCTION: dict[str, Any] = {
     "sumup_base_url": "https://api.sumup.com",
     "sumup_api_key": "sup_sk_live_coop",
     "sumup_merchant_code": "MCOOP123",
+    "public_url": "https://cart.coop.example",
 }
 
 
@@ -75,7 +76,7 @@ def test_a_production_environment_written_differently_is_still_production(raw: s
         settings.check()
 
 
-@pytest.mark.parametrize("raw", ["prod", "live", "staging", "dev", " "])
+@pytest.mark.parametrize("raw", ["prod", "live", "staging", "dev", " ", ""])
 def test_an_unknown_environment_is_refused_not_taken_for_development(raw: str) -> None:
     with pytest.raises(ConfigError, match="CART_ENV"):
         load_settings({"CART_ENV": raw})
@@ -126,6 +127,10 @@ def test_production_refuses_pretend_money() -> None:
         ({"encryption_keys": ("short", "e" * 32)}, "CART_ENCRYPTION_KEYS"),
         ({"encryption_keys": ("s" * 32, "e" * 32)}, "CART_SECRET_KEY and CART_ENCRYPTION_KEYS"),
         ({"secure_cookies": False}, "CART_SECURE_COOKIES"),
+        ({"public_url": ""}, "CART_PUBLIC_URL"),
+        ({"public_url": "http://cart.coop.example"}, "CART_PUBLIC_URL"),
+        ({"encryption_keys": ("n" * 32, "s" * 32)}, "CART_ENCRYPTION_KEYS must not list CART_SE"),
+        ({"encryption_keys": ("n" * 32, "i" * 32)}, "CART_ENCRYPTION_KEYS must not list CART_IN"),
     ],
 )
 def test_production_names_what_to_fix(changes: dict[str, Any], variable: str) -> None:

@@ -235,9 +235,9 @@ async def test_admin_sees_every_owners_orders_and_filters_them(web: Web) -> None
     assert flagged["needs_refund"] is True and flagged["needs_attention"] is True
     assert "Paid twice" in flagged["attention"]
     unknown = await admin.client.get("/api/v1/admin/orders?status=shipped")
-    assert (
-        unknown.status_code == 404 and "shipped" in (await unknown.get_json())["error"]["message"]
-    )
+    error = (await unknown.get_json())["error"]
+    assert unknown.status_code == 400 and error["code"] == "invalid_request"
+    assert error["field"] == "status" and "'paid'" in error["message"]
 
     garden = await html(await admin.client.get("/admin/orders/?page=garden&status=pending"))
     assert f'href="/admin/orders/{bob_order}/"' in garden

@@ -83,7 +83,7 @@ async def test_overview_and_page_cart(web: Web) -> None:
         ({"product_id": "1", "quantity": "0"}, 400, "invalid_quantity"),
         ({"product_id": "1", "quantity": "-3"}, 400, "invalid_quantity"),
         ({"product_id": "1", "quantity": "lots"}, 400, "invalid_quantity"),
-        ({"product_id": "1", "quantity": "11"}, 400, "quantity_too_large"),
+        ({"product_id": "1", "quantity": "11"}, 409, "quantity_too_large"),
         ({"product_id": "1", "quantity": "99999999999"}, 400, "invalid_quantity"),
         ({"product_id": "5"}, 409, "product_unavailable"),
     ],

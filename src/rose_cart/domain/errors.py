@@ -31,14 +31,24 @@ class InvalidQuantity(BadInput):
     message = "Quantity must be a whole number of at least 1."
 
 
-class QuantityTooLarge(BadInput):
-    code = "quantity_too_large"
-    message = "That is more than can be ordered at once."
-
-
 class InvalidAmount(BadInput):
     code = "invalid_amount"
     message = "Give an amount such as 4.50, greater than zero."
+
+
+class InvalidRequest(BadInput):
+    """A field missing, or of the wrong type or shape; ``field`` names it."""
+
+    code = "invalid_request"
+    message = "A field of the request is missing or not of the right kind."
+
+
+class InvalidIdempotencyKey(BadInput):
+    code = "invalid_idempotency_key"
+    message = (
+        "An idempotency key is 8 to 128 letters, digits and the characters _ . : - "
+        "(or leave it out)."
+    )
 
 
 class CsrfFailed(CartError):
@@ -95,6 +105,14 @@ class ProductUnavailable(Conflict):
     message = "That product is not available at the moment."
 
 
+class QuantityTooLarge(Conflict):
+    """More than a line may hold (the product's maximum, or 99): a limit of what is sold,
+    as sold_out is, not a malformed request."""
+
+    code = "quantity_too_large"
+    message = "That is more than can be ordered at once."
+
+
 class TooManyLines(Conflict):
     code = "too_many_lines"
     message = "Your cart is full. Remove something before adding more."
@@ -118,6 +136,14 @@ class MultiplePages(Conflict):
 class SoldOut(Conflict):
     code = "sold_out"
     message = "Sorry, that has sold out."
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    message = (
+        "This idempotency key was used for another checkout: another page, or a cart that "
+        "has changed since. Use a new key for a new checkout."
+    )
 
 
 class OrderNotPayable(Conflict):

@@ -26,9 +26,16 @@ def verify(
     now: int,
 ) -> bool:
     """True only for a fresh signature made with ``secret`` over exactly this request."""
-    if not timestamp or not signature or not timestamp.lstrip("-").isdigit():
+    if not timestamp or not signature or not _is_timestamp(timestamp):
         return False
     ts = int(timestamp)
     if abs(now - ts) > MAX_SKEW_SECONDS:
         return False
-    return hmac.compare_digest(sign(secret, method, path, ts, body), signature)
+    # As bytes: compare_digest refuses str with anything but ASCII in it.
+    expected = sign(secret, method, path, ts, body).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
+
+
+def _is_timestamp(raw: str) -> bool:
+    digits = raw[1:] if raw.startswith("-") else raw
+    return 0 < len(digits) <= 12 and digits.isascii() and digits.isdigit()

@@ -14,6 +14,8 @@ from rose_cart.domain.cart import Cart, PageGroup, PageRef
 from rose_cart.domain.errors import (
     CartEmpty,
     CartError,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     MixedCurrency,
     MultiplePages,
     PageNotFound,
@@ -36,7 +38,9 @@ from rose_cart.services.payments import PaymentService, PaymentStart, owner_of
 
 log = logging.getLogger(__name__)
 
-_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}\Z")
+#: Orders whose key, used again, is compared with the cart.
+_UNFINISHED = frozenset({OrderStatus.CLAIMING, OrderStatus.PENDING, OrderStatus.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +50,13 @@ class CheckoutResult:
 
 
 def clean_idempotency_key(raw: object) -> str | None:
-    """A client's idempotency key, or None when absent or not of a usable shape."""
-    if isinstance(raw, str) and _KEY.match(raw.strip()):
-        return raw.strip()
-    return None
+    """A client's idempotency key, None when there is none; InvalidIdempotencyKey when it
+    is not 8 to 128 of ``A-Z a-z 0-9 _ . : -`` (never quietly ignored)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and _KEY.match(raw):
+        return raw
+    raise InvalidIdempotencyKey()
 
 
 def checkout_path(page: PageRef | None) -> str:
@@ -129,6 +136,7 @@ class CheckoutService:
             async with self.uow() as tx:
                 existing = await tx.orders.find_by_idempotency_key(owner, key)
             if existing is not None:
+                await self._same_request(existing, owner, page_slug)
                 return await self._continue(existing)
 
         group = await self._group(owner, page_slug)
@@ -143,6 +151,40 @@ class CheckoutService:
 
         order = await self._create_order(owner, group, print_, key)
         return await self._continue(order)
+
+    async def _same_request(self, order: Order, owner: CartIdentity, page_slug: str | None) -> None:
+        """Refuse a key used before for another checkout: another page, or the same page's
+        products changed since (IdempotencyKeyReused).
+
+        The same request is the same page and the same cart contents. Only an order that
+        is still payable is compared with the cart: paying takes its lines out of the cart,
+        and a retry must then get the order back, not a refusal. Bookings and tickets leave
+        the cart when the order claims them, so the products are compared, and a booking or
+        ticket of the page in the cart once the claims are made is one added since. Prices
+        are not the request's: a price changed meanwhile is the same request.
+        """
+        if page_slug is not None and page_slug != order.page_slug:
+            raise IdempotencyKeyReused()
+        if order.status not in _UNFINISHED:
+            return
+        cart = await self.cart.cart(owner)
+        group = next(
+            (g for g in cart.groups() if (g.page.slug if g.page else None) == order.page_slug),
+            None,
+        )
+        lines = group.lines if group is not None else ()
+        in_cart = {
+            line.product_id: line.quantity
+            for line in lines
+            if line.kind == "product" and line.product_id is not None
+        }
+        async with self.uow() as tx:
+            items = await tx.orders.items(order.id)
+        if in_cart != {item.product_id: item.quantity for item in items}:
+            raise IdempotencyKeyReused()
+        added = [line for line in lines if line.kind != "product"]
+        if added and order.status != OrderStatus.CLAIMING:
+            raise IdempotencyKeyReused()
 
     async def _continue(self, order: Order) -> CheckoutResult:
         """Carry an order on from wherever it stands: claim, then pay."""

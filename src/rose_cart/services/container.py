@@ -12,6 +12,7 @@ from rose_cart.services.admin import AdminService
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.checkout import CheckoutService
+from rose_cart.services.logins import LoginSessions
 from rose_cart.services.orders import OrderService
 from rose_cart.services.page_config import PageConfigService
 from rose_cart.services.payments import PaymentService
@@ -28,6 +29,7 @@ class Services:
     page_configs: PageConfigService
     relay: OutboxRelay
     admin: AdminService
+    logins: LoginSessions
     #: Set when something was written to the outbox, so the relay need not wait.
     outbox_written: asyncio.Event
     clock: Clock

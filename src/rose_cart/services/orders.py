@@ -129,7 +129,11 @@ class OrderService:
             return False
         async with self.uow() as tx:
             order = await tx.orders.get(oid)
-        if order is None or not hmac.compare_digest(order.webhook_token, token):
+        # As bytes: compare_digest refuses str with anything but ASCII in it, and a 500 for
+        # a known order would tell that it exists.
+        if order is None or not hmac.compare_digest(
+            order.webhook_token.encode(), token.encode("utf-8", "surrogatepass")
+        ):
             return False
         checkout_id: str | None = None
         if isinstance(body, dict):

@@ -22,7 +22,9 @@ from quart.typing import ResponseReturnValue
 from rose_cart.domain.errors import BadInput, CartError
 from rose_cart.ports import Product
 from rose_cart.standalone.siblings import ReferenceBlog, ReferenceMarket
+from rose_cart.web.bodies import json_object
 from rose_cart.web.context import check_csrf
+from rose_cart.web.redirects import same_site_path
 
 bp = Blueprint("standalone", __name__, template_folder="templates")
 
@@ -116,8 +118,7 @@ async def dev_login() -> ResponseReturnValue:
     if not current_app.extensions["rose_cart"].dev_login:
         raise DevLoginOff()
     if request.mimetype == "application/json":
-        data = await request.get_json(silent=True) or {}
-        username = str(data.get("username", "")).strip()
+        username = str((await json_object()).get("username", "")).strip()
     else:
         await check_csrf()
         username = ((await request.form).get("username") or "").strip()
@@ -125,22 +126,27 @@ async def dev_login() -> ResponseReturnValue:
         raise BadInput(
             "Choose a username of letters, digits, dots, dashes or underscores.", field="username"
         )
-    session["uid"] = user_id_for(username)
+    user_id = user_id_for(username)
+    session["uid"] = user_id
     session["username"] = username
+    session["login"] = await current_app.extensions["rose_cart"].logins.start(user_id)
+    # A new login, a new CSRF token: one read before logging in is worth nothing after.
+    session.pop("csrf", None)
     if request.mimetype == "application/json":
         return jsonify({"user_id": session["uid"], "username": username})
     await flash(f"Logged in as {username}.", "success")
-    target = (await request.form).get("next") or "/"
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/", 303)
+    return redirect(same_site_path((await request.form).get("next")), 303)
 
 
 @bp.post("/auth/logout")
 async def logout() -> ResponseReturnValue:
     if request.mimetype != "application/json":
         await check_csrf()
-    session.pop("uid", None)
-    session.pop("username", None)
-    session.pop("sid", None)
+    uid = session.get("uid")
+    if uid is not None:
+        # Every cookie of this login, copies kept from before included, is logged out.
+        await current_app.extensions["rose_cart"].logins.end(int(uid))
+    session.clear()  # the anonymous cart and the CSRF token go too
     if request.mimetype == "application/json":
         return jsonify({"ok": True})
     await flash("Logged out.", "info")

@@ -43,6 +43,21 @@ def ensure_identity() -> CartIdentity:
     return current
 
 
+#: What the cookie holds about a login; all of it goes when the login has been ended.
+LOGIN_KEYS = ("uid", "username", "login", "csrf")
+
+
+async def check_login() -> None:
+    """A cookie whose login has been ended (a logout, on any worker) is that of a visitor
+    who is not logged in: its login is taken out of it."""
+    uid = session.get("uid")
+    if uid is None:
+        return
+    if not await services().logins.is_current(int(uid), session.get("login")):
+        for key in LOGIN_KEYS:
+            session.pop(key, None)
+
+
 def csrf_token() -> str:
     token = session.get("csrf")
     if not token:
@@ -56,5 +71,10 @@ async def check_csrf() -> None:
     form = await request.form
     sent = form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
     expected = session.get("csrf")
-    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+    # As bytes: compare_digest refuses str with anything but ASCII in it.
+    if not expected or not sent or not hmac.compare_digest(_utf8(sent), _utf8(expected)):
         raise CsrfFailed()
+
+
+def _utf8(value: object) -> bytes:
+    return str(value).encode("utf-8", "surrogatepass")

@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 def wants_json() -> bool:
     path = request.path
     return (
-        path.startswith("/api/")
-        or path.startswith("/internal/")
-        or path.startswith("/market/api/")
-        or path.startswith("/events/api/")
+        path.startswith(
+            ("/api/", "/internal/", "/market/api/", "/events/api/", "/checkout/webhook/")
+        )
+        or request.mimetype == "application/json"
         or request.accept_mimetypes.best == "application/json"
     )
 
@@ -61,7 +61,12 @@ def register_error_handlers(app: Quart) -> None:
         message = {404: "There is nothing here.", 405: "That method is not allowed here."}.get(
             status, exc.description or "That request could not be handled."
         )
-        return await render_error(status, code, message)
+        response = await render_error(status, code, message)
+        # The exception's own headers say what to do next: ``Allow`` on a 405 (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:

@@ -10,7 +10,8 @@ from quart import Quart, Response, flash, request, session
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
-from rose_cart.web.context import csrf_token, identity, services
+from rose_cart.web.caching import per_visitor_caching
+from rose_cart.web.context import check_login, csrf_token, identity, services
 
 #: Where the session remembers bookings the events service has not adopted yet:
 #: [user id, anonymous session id, unix time of the next try].
@@ -20,6 +21,11 @@ BOOKINGS_RETRY_SECONDS = 60
 
 
 def register_hooks(app: Quart) -> None:
+    @app.before_request
+    async def ended_logins_are_logged_out() -> None:
+        if not request.path.startswith(("/static/", "/sandbox/")):
+            await check_login()
+
     @app.before_request
     async def adopt_anonymous_cart() -> None:
         """The first request that carries both a user and an anonymous cart adopts it. A
@@ -79,6 +85,7 @@ def register_hooks(app: Quart) -> None:
 
     @app.after_request
     async def security_headers(response: Response) -> Response:
+        per_visitor_caching(response)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -1,16 +1,51 @@
-"""JSON API for headless clients (DESIGN §11), same session cookie as the pages."""
+"""JSON API for headless clients (DESIGN §11), same session cookie as the pages.
+
+Each route declares its contract (``web/contract.py``): the models that validate its body,
+query and headers and shape its answer, and the errors it answers with. The OpenAPI document
+at ``/api/v1/openapi.json`` is generated from exactly these declarations.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, jsonify, request
 
-from rose_cart.domain.errors import BadInput, CartError, InvalidQuantity
+from rose_cart.domain.errors import (
+    CartEmpty,
+    CartError,
+    EntryNotFound,
+    IdempotencyKeyReused,
+    InvalidAmount,
+    InvalidIdempotencyKey,
+    InvalidQuantity,
+    InvalidRequest,
+    MixedCurrency,
+    MultiplePages,
+    NotFound,
+    NotRefundable,
+    OrderNotFound,
+    OrderNotPayable,
+    PageNotFound,
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+    ProductNotFound,
+    ProductUnavailable,
+    QuantityTooLarge,
+    RefundExceedsPayment,
+    SiblingUnavailable,
+    SoldOut,
+    TicketTypeNotFound,
+    TooManyLines,
+)
 from rose_cart.services.admin import parse_filter
+from rose_cart.web import api_models as m
+from rose_cart.web.bodies import InvalidJson
 from rose_cart.web.context import admin, ensure_identity, identity, services
-from rose_cart.web.openapi import openapi_document
+from rose_cart.web.contract import body, errors, headers, openapi_document, query, returns
 from rose_cart.web.serialize import cart_json
 from rose_cart.web.serialize_orders import (
     admin_order_json,
@@ -21,16 +56,13 @@ from rose_cart.web.serialize_orders import (
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
 
 class JsonRequired(CartError):
     code = "json_required"
     status = 415
     message = "Send the body as JSON (Content-Type: application/json)."
-
-
-class InvalidJson(BadInput):
-    code = "invalid_json"
-    message = "The body must be a JSON object."
 
 
 class CrossSiteRefused(CartError):
@@ -41,7 +73,8 @@ class CrossSiteRefused(CartError):
 
 @bp.before_request
 async def guard() -> None:
-    """Refuse cross-site writes and bodies that are not JSON."""
+    """Refuse cross-site writes, and bodies that are not JSON (a request without a body
+    needs no Content-Type)."""
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
     origin = request.headers.get("Origin")
@@ -51,140 +84,219 @@ async def guard() -> None:
             raise CrossSiteRefused()
     elif origin == "null":
         raise CrossSiteRefused()
-    if request.method in {"POST", "PATCH", "PUT"} and request.mimetype != "application/json":
+    if request.mimetype != "application/json" and await request.get_data(as_text=False):
         raise JsonRequired()
 
 
-async def json_body() -> dict[str, Any]:
-    data = await request.get_json(silent=True)
-    if data is None:
-        data = {} if not await request.get_data() else None
-    if not isinstance(data, dict):
-        raise InvalidJson()
-    return data
+def admin_only(func: F) -> F:
+    """Anyone but an admin is told the route does not exist, whatever they sent."""
+
+    @wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        services().admin.require(admin())
+        return await func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
-async def _cart_response(status: int = 200) -> Response:
+#: What every write may be answered with before the route itself is reached.
+WRITE = (CrossSiteRefused,)
+#: ... and every write with a body.
+BODY = (*WRITE, JsonRequired, InvalidJson, InvalidRequest)
+
+
+async def _cart() -> dict[str, Any]:
     who = identity()
-    response = jsonify(cart_json(await services().cart.cart(who), who.user_id))
-    response.status_code = status
-    return response
+    return cart_json(await services().cart.cart(who), who.user_id)
 
 
 @bp.get("/cart")
-async def get_cart() -> Response:
-    return await _cart_response()
+@errors(SiblingUnavailable)
+@returns(m.Cart)
+async def get_cart() -> dict[str, Any]:
+    """The visitor's cart, grouped by page"""
+    return await _cart()
 
 
 @bp.post("/cart/items")
-async def add_item() -> Response:
-    body = await json_body()
-    await services().cart.add(ensure_identity(), body.get("product_id"), body.get("quantity", 1))
-    return await _cart_response(201)
+@errors(
+    *BODY,
+    InvalidQuantity,
+    QuantityTooLarge,
+    ProductNotFound,
+    ProductUnavailable,
+    TooManyLines,
+    SiblingUnavailable,
+)
+@returns(m.Cart, 201)
+@body(m.AddItem)
+async def add_item(data: m.AddItem) -> dict[str, Any]:
+    """Add a product (to its line, if it has one already)
+
+    quantity_too_large names the product's own maximum (at most 99).
+    """
+    await services().cart.add(ensure_identity(), data.product_id, data.quantity)
+    return await _cart()
 
 
 @bp.patch("/cart/items/<product_id>")
-async def set_item(product_id: str) -> Response:
-    body = await json_body()
-    if "quantity" not in body:
-        raise BadInput("Give a quantity (0 removes the line).")
-    await services().cart.set_quantity(identity(), product_id, body["quantity"])
-    return await _cart_response()
+@errors(*BODY, InvalidQuantity, QuantityTooLarge, ProductNotFound, SiblingUnavailable)
+@returns(m.Cart)
+@body(m.SetQuantity)
+async def set_item(product_id: str, data: m.SetQuantity) -> dict[str, Any]:
+    """Set a line's quantity (0 removes it)"""
+    await services().cart.set_quantity(identity(), product_id, data.quantity)
+    return await _cart()
 
 
 @bp.delete("/cart/items/<product_id>")
-async def delete_item(product_id: str) -> Response:
+@errors(*WRITE, ProductNotFound, SiblingUnavailable)
+@returns(m.Cart)
+async def delete_item(product_id: str) -> dict[str, Any]:
+    """Remove a line"""
     await services().cart.remove(identity(), product_id)
-    return await _cart_response()
+    return await _cart()
 
 
 @bp.delete("/cart/bookings/<entry_id>")
-async def delete_booking(entry_id: str) -> Response:
+@errors(*WRITE, EntryNotFound, SiblingUnavailable)
+@returns(m.Cart)
+async def delete_booking(entry_id: str) -> dict[str, Any]:
+    """Take a booking out of the cart (entry_not_found when it is not in it)"""
     await services().cart.remove_booking(identity(), entry_id)
-    return await _cart_response()
+    return await _cart()
 
 
 @bp.patch("/cart/tickets/<ticket_type_id>")
-async def set_tickets(ticket_type_id: str) -> Response:
-    body = await json_body()
-    if "quantity" not in body:
-        raise InvalidQuantity("Give a quantity (0 removes the tickets).")
-    await services().cart.set_tickets(identity(), ticket_type_id, body["quantity"])
-    return await _cart_response()
+@errors(*BODY, InvalidQuantity, QuantityTooLarge, TicketTypeNotFound, SoldOut, SiblingUnavailable)
+@returns(m.Cart)
+@body(m.SetQuantity)
+async def set_tickets(ticket_type_id: str, data: m.SetQuantity) -> dict[str, Any]:
+    """Set how many tickets of a type already in the cart it holds (0 removes them)
+
+    sold_out, with the events service's message, when fewer are left.
+    """
+    await services().cart.set_tickets(identity(), ticket_type_id, data.quantity)
+    return await _cart()
 
 
 @bp.delete("/cart/tickets/<ticket_type_id>")
-async def delete_tickets(ticket_type_id: str) -> Response:
+@errors(*WRITE, TicketTypeNotFound, SiblingUnavailable)
+@returns(m.Cart)
+async def delete_tickets(ticket_type_id: str) -> dict[str, Any]:
+    """Take a ticket type's tickets out of the cart"""
     await services().cart.remove_tickets(identity(), ticket_type_id)
-    return await _cart_response()
+    return await _cart()
 
 
 @bp.post("/checkout")
-async def checkout() -> Response:
-    body = await json_body()
-    page_slug = body.get("page_slug")
-    if page_slug is not None and not isinstance(page_slug, str):
-        raise BadInput("page_slug must be a string.")
+@errors(
+    *BODY,
+    InvalidIdempotencyKey,
+    PageNotFound,
+    CartEmpty,
+    MixedCurrency,
+    MultiplePages,
+    ProductUnavailable,
+    SoldOut,
+    OrderNotPayable,
+    IdempotencyKeyReused,
+    PaymentProviderUnavailable,
+    PaymentProviderRejected,
+    SiblingUnavailable,
+)
+@returns(m.CheckoutResult, 201)
+@headers(m.CheckoutHeaders)
+@body(m.CheckoutRequest, optional=True)
+async def checkout(data: m.CheckoutRequest, headers: m.CheckoutHeaders) -> dict[str, Any]:
+    """Check out one page's lines, or the whole cart when it holds one page's lines
+
+    Answers with SumUp's payment page. The same Idempotency-Key with the same request gives
+    the same order; with another page or a changed cart, idempotency_key_reused.
+    """
     result = await services().checkout.checkout(
-        identity(), page_slug or None, request.headers.get("Idempotency-Key")
+        identity(), data.page_slug or None, headers.idempotency_key
     )
     order = result.order
-    response = jsonify(
-        {
-            "order_id": order.id,
-            "status": order.status.value,
-            "total": order.total_money.as_str(),
-            "currency": order.currency,
-            "payment_url": result.payment_url,
-        }
-    )
-    response.status_code = 201
-    return response
+    return {
+        "order_id": order.id,
+        "status": order.status.value,
+        "total": order.total_money.as_str(),
+        "currency": order.currency,
+        "payment_url": result.payment_url,
+    }
 
 
 @bp.get("/orders")
-async def list_orders() -> Response:
+@returns(list[m.OrderSummary])
+async def list_orders() -> list[dict[str, Any]]:
+    """The visitor's orders, newest first"""
     orders = await services().orders.list_for(identity())
-    return jsonify([order_summary_json(o) for o in orders])
+    return [order_summary_json(o) for o in orders]
 
 
 @bp.get("/orders/<order_id>")
-async def get_order(order_id: str) -> Response:
-    return jsonify(order_json(await services().orders.view(identity(), order_id)))
+@errors(OrderNotFound)
+@returns(m.Order)
+async def get_order(order_id: str) -> dict[str, Any]:
+    """One of the visitor's orders (anyone else's: order_not_found)"""
+    return order_json(await services().orders.view(identity(), order_id))
 
 
 @bp.post("/orders/<order_id>/check")
-async def check_order(order_id: str) -> Response:
+@errors(*WRITE, OrderNotFound, PaymentProviderUnavailable)
+@returns(m.Order)
+async def check_order(order_id: str) -> dict[str, Any]:
+    """Ask SumUp again about the order's payment (takes no body)"""
     view = await services().orders.view(identity(), order_id, check=True)
     if view.check_error is not None:
         raise view.check_error
-    return jsonify(order_json(view))
+    return order_json(view)
 
 
 @bp.get("/admin/orders")
-async def admin_list_orders() -> Response:
-    query = parse_filter(
-        request.args.get("status"),
-        request.args.get("page_slug"),
-        request.args.get("needs_attention"),
+@errors(NotFound, InvalidRequest)
+@admin_only
+@returns(list[m.AdminOrderSummary])
+@query(m.AdminOrdersQuery)
+async def admin_list_orders(query: m.AdminOrdersQuery) -> list[dict[str, Any]]:
+    """Every order, newest first, for admins (anyone else: not_found)"""
+    found = parse_filter(
+        query.status.value if query.status else None, query.page_slug, query.needs_attention
     )
-    orders = await services().admin.list(admin(), query)
-    return jsonify([admin_order_summary_json(o) for o in orders])
+    orders = await services().admin.list(admin(), found)
+    return [admin_order_summary_json(o) for o in orders]
 
 
 @bp.get("/admin/orders/<order_id>")
-async def admin_get_order(order_id: str) -> Response:
-    return jsonify(admin_order_json(await services().admin.view(admin(), order_id)))
+@errors(NotFound)
+@admin_only
+@returns(m.AdminOrder)
+async def admin_get_order(order_id: str) -> dict[str, Any]:
+    """One order with its payments, refunds, activities and commands (admins)"""
+    return admin_order_json(await services().admin.view(admin(), order_id))
 
 
 @bp.post("/admin/orders/<order_id>/refund")
-async def admin_refund(order_id: str) -> Response:
-    services().admin.require(admin())
-    body = await json_body()
-    view = await services().admin.refund(admin(), order_id, body.get("amount"))
-    return jsonify(admin_order_json(view))
+@errors(
+    *BODY,
+    NotFound,
+    InvalidAmount,
+    RefundExceedsPayment,
+    NotRefundable,
+    PaymentProviderUnavailable,
+    PaymentProviderRejected,
+)
+@admin_only
+@returns(m.AdminOrder)
+@body(m.RefundRequest, optional=True)
+async def admin_refund(order_id: str, data: m.RefundRequest) -> dict[str, Any]:
+    """Refund a paid order through SumUp: all that is left, or an amount (admins)"""
+    view = await services().admin.refund(admin(), order_id, data.amount)
+    return admin_order_json(view)
 
 
 @bp.get("/openapi.json")
 async def openapi() -> Response:
+    """This document"""
     return jsonify(openapi_document())

@@ -8,16 +8,13 @@ from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import PageNotFound
 from rose_cart.web.context import check_csrf, ensure_identity, identity, services
+from rose_cart.web.redirects import same_site_path
 
 bp = Blueprint("cart", __name__)
 
 
 async def _form_next(default: str) -> str:
-    form = await request.form
-    candidate = form.get("next") or ""
-    if candidate.startswith("/") and not candidate.startswith("//") and "\\" not in candidate:
-        return candidate
-    return default
+    return same_site_path((await request.form).get("next"), default)
 
 
 @bp.get("/cart/")

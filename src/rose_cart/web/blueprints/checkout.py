@@ -8,6 +8,7 @@ from quart import Blueprint, Response, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import CartError
+from rose_cart.web.bodies import read_json
 from rose_cart.web.context import check_csrf, identity, services
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ async def return_page(order_id: str) -> str:
 @bp.post("/checkout/webhook/<order_id>/<token>/")
 async def webhook(order_id: str, token: str) -> ResponseReturnValue:
     """SumUp's notification. Unsigned, so only a trigger: the status is fetched from SumUp."""
-    body = await request.get_json(silent=True, force=True)
+    body = await read_json()
     try:
         known = await services().orders.handle_webhook(order_id, token, body)
     except CartError as exc:

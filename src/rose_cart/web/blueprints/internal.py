@@ -11,6 +11,7 @@ from rose_cart.domain.errors import BadInput, CartError, SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.ids import positive_id
 from rose_cart.domain.signing import verify
+from rose_cart.web.bodies import read_json
 from rose_cart.web.context import identity, services
 
 bp = Blueprint("internal", __name__, url_prefix="/internal")
@@ -83,7 +84,7 @@ async def account_nav_item() -> str:
 
 async def _signed_json() -> dict[str, Any]:
     await require_signature()
-    data = await request.get_json(silent=True, force=True)
+    data = await read_json()
     if not isinstance(data, dict):
         raise BadInput("The body must be a JSON object.")
     return data
