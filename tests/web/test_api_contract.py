@@ -27,7 +27,6 @@ from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
 from rose_cart.standalone.siblings import (
     ReferenceBlog,
-    ReferenceCalendar,
     ReferenceMarket,
     ReferenceSubscriber,
 )
@@ -48,7 +47,7 @@ contract_app = create_app(
     Overrides(
         market=ReferenceMarket(),
         blog=ReferenceBlog(),
-        calendar=ReferenceCalendar(),
+        calendar=None,  # the standalone events sibling, on the same database
         clock=FakeClock(),
         payments=FakePaymentProvider(),
         subscriber=ReferenceSubscriber(),

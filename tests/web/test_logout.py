@@ -110,8 +110,8 @@ async def _worker(database_url: str, cache: RedisCache) -> Web:
     from rose_cart.app import create_app
     from rose_cart.config import Settings
     from rose_cart.standalone.siblings import (
+        EmptyCalendar,
         ReferenceBlog,
-        ReferenceCalendar,
         ReferenceMarket,
         ReferenceSubscriber,
     )
@@ -123,7 +123,7 @@ async def _worker(database_url: str, cache: RedisCache) -> Web:
         Overrides(
             market=market,
             blog=ReferenceBlog(),
-            calendar=ReferenceCalendar(),
+            calendar=EmptyCalendar(),
             clock=clock,
             payments=payments,
             subscriber=ReferenceSubscriber(),

@@ -30,7 +30,8 @@ from rose_cart.domain.money import Money
 from rose_cart.ports import BlogService, Post
 from rose_cart.standalone.events.calendar import EntryView, ReferenceCalendar
 from rose_cart.standalone.events.demo import local_zone
-from rose_cart.web.blueprints.api import guard, json_body
+from rose_cart.web.blueprints.api import guard
+from rose_cart.web.bodies import json_object as json_body
 from rose_cart.web.context import check_csrf, ensure_identity, identity, services
 
 _TEMPLATES = str(Path(__file__).resolve().parent.parent / "templates")
