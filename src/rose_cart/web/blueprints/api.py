@@ -125,8 +125,11 @@ async def checkout() -> Response:
     page_slug = body.get("page_slug")
     if page_slug is not None and not isinstance(page_slug, str):
         raise BadInput("page_slug must be a string.")
+    site = body.get("site", False)
+    if not isinstance(site, bool):
+        raise BadInput("site must be true or false.")
     result = await services().checkout.checkout(
-        identity(), page_slug or None, request.headers.get("Idempotency-Key")
+        identity(), page_slug or None, request.headers.get("Idempotency-Key"), site=site
     )
     order = result.order
     response = jsonify(
