@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from quart import Quart, Response, flash, request, session
 
@@ -17,6 +19,26 @@ from rose_cart.web.context import csrf_token, identity, services
 BOOKINGS_OWED = "bookings_owed"
 #: Asking a sibling that is down on every request would only slow every page down.
 BOOKINGS_RETRY_SECONDS = 60
+
+#: Times are shown to people in the co-op's own time zone, named (GMT or BST).
+DISPLAY_ZONE = "Europe/London"
+
+
+def _display_zone() -> tzinfo:
+    try:
+        return ZoneInfo(DISPLAY_ZONE)
+    except ZoneInfoNotFoundError:  # a machine without time zone data: UTC, named so
+        return UTC
+
+
+def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M", named: bool = True) -> str:
+    """A stored time in the co-op's time zone, with the zone's name unless ``named`` is
+    off: "21 Nov 2025, 20:36 GMT". Stored times are UTC (a naive one is taken as UTC)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(_display_zone())
+    return f"{local.strftime(fmt)} {local.tzname() or 'UTC'}" if named else local.strftime(fmt)
 
 
 def register_hooks(app: Quart) -> None:
@@ -72,6 +94,8 @@ def register_hooks(app: Quart) -> None:
     @app.template_filter("money")
     def money_filter(value: Money | None) -> str:
         return value.display() if value is not None else "—"
+
+    app.add_template_filter(local_time, "local_time")
 
     @app.template_filter("decimal_money")
     def decimal_money_filter(value: Decimal, currency: str) -> str:
