@@ -1,4 +1,4 @@
-"""Request hooks: adoption on login, template globals, security headers."""
+"""Request hooks: adoption on login, template globals, security headers, the icon."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from quart import Quart, Response, flash, request, session
+from quart import Quart, Response, flash, request, send_from_directory, session
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
@@ -42,6 +42,12 @@ def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M", named: bool
 
 
 def register_hooks(app: Quart) -> None:
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        """Browsers ask for it on pages that name no icon (the JSON API, the sandbox)."""
+        assert app.static_folder is not None
+        return await send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml")
+
     @app.before_request
     async def adopt_anonymous_cart() -> None:
         """The first request that carries both a user and an anonymous cart adopts it. A
