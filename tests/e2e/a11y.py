@@ -31,6 +31,8 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
         page.evaluate(_axe_source() + "\n;undefined")
     result: dict[str, Any] = page.evaluate(
         """async (tags) => {
+            // Messages fade away after a while: judge them as they are read, not mid-fade.
+            document.getAnimations().forEach((a) => a.cancel());
             const r = await axe.run(document, {runOnly: {type: "tag", values: tags},
                                                resultTypes: ["violations"]});
             return {violations: r.violations.map(v => ({

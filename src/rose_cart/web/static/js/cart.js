@@ -2,10 +2,7 @@
 (function () {
   "use strict";
 
-  /* Long enough to read twice; a refusal is also said beside what was refused. */
-  var SECONDS = {success: 8, info: 8, error: 15};
-
-  /* Messages in the #flash region can be dismissed, and go away by themselves. */
+  /* Messages in the #flash region can be dismissed (they also fade away by themselves). */
   function arm(root) {
     var toasts = (root || document).querySelectorAll("#flash .toast:not([data-armed])");
     Array.prototype.forEach.call(toasts, function (toast) {
@@ -15,8 +12,6 @@
         close.hidden = false;
         close.addEventListener("click", function () { toast.remove(); });
       }
-      var seconds = SECONDS[toast.getAttribute("data-category")] || 8;
-      setTimeout(function () { toast.classList.add("toast-gone"); }, seconds * 1000);
     });
   }
 
