@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck importlint unit e2e bench install clean browser
+.PHONY: demo reset-demo test lint typecheck importlint unit e2e bench install clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Run the standalone demo on http://127.0.0.1:8002 (SQLite file, reference siblings,
-## SumUp sandbox, demo data).
+## SumUp sandbox, demo data). Another port: `CART_PORT=8010 make demo`.
 demo: $(STAMP)
 	$(VENV)/bin/rose-cart demo
+
+## Forget the demo's carts and orders (the SQLite file under var/); stop the demo first.
+## .venv stays.
+reset-demo:
+	rm -rf var
 
 ## Every check: lint, types, layer rules, then all tests (PostgreSQL/Redis/browser tests run
 ## when those are present, and must run under CI=true).

@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             # The demo's admin is whoever logs in as "admin" on the development login.
             os.environ.setdefault("CART_ADMIN_USERS", "admin")
             settings = load_settings()
-            print(f"Rose Ash cart demo on {settings.base_url}/  (log in with any username)")
+            print(
+                f"Rose Ash cart demo on {settings.base_url}/  (CART_PORT picks another port; "
+                "log in with any name without spaces, or not at all)"
+            )
             return _serve(1)
         if args.command == "serve":
             return _serve(args.workers)

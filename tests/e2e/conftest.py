@@ -123,14 +123,15 @@ class Shots:
     prefix: str = ""
     taken: list[Path] = field(default_factory=list)
 
-    def __call__(self, name: str) -> Path:
+    def __call__(self, name: str, *, full_page: bool = True) -> Path:
         if not self.taken:
             # The previous run's pictures of this walk would only confuse the reader.
             for stale in self.directory.glob(f"{self.prefix}[0-9][0-9]-*.png"):
                 stale.unlink()
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = self.directory / f"{self.prefix}{len(self.taken) + 1:02d}-{slug}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # A window-sized picture shows what is on the screen without scrolling.
+        self.page.screenshot(path=str(path), full_page=full_page)
         self.taken.append(path)
         return path
 

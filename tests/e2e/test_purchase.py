@@ -209,6 +209,17 @@ def test_declined_payment_leaves_the_order_unpaid_and_the_cart_full(
     expect_sandbox_asks_for(page, "£4.50")
     shots("pay again")
 
+    # The order's payments say the first was declined and the second is still open.
+    page.goto(return_url.replace("/checkout/return/", "/orders/"))
+    history = page.locator("details.payment-history")
+    history.locator("summary").click()
+    rows = history.locator("tr.payment-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("declined")
+    expect(rows.nth(0)).not_to_contain_text("expired")
+    expect(rows.nth(1)).to_contain_text("waiting")
+    shots("payments")
+
 
 def log_out(page: Page) -> None:
     header = page.locator("header.site-header")

@@ -466,7 +466,7 @@ async def test_two_tabs_pressing_pay_again_make_one_attempt_and_one_live_checkou
 
             order = await r.web.payments.get(order_id)
             assert [a.status for a in order.attempts] == [
-                AttemptStatus.EXPIRED,
+                AttemptStatus.DECLINED,
                 AttemptStatus.PENDING,
             ], n
             new = order.attempts[1]

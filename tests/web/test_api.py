@@ -40,7 +40,8 @@ async def test_cart_round_trip_with_shapes(web: Web) -> None:
     response = await web.client.delete("/api/v1/cart/items/1")
     cart = await response.get_json()
     assert cart["count"] == 1 and cart["groups"][0]["page"] is None
-    assert cart["groups"][0]["checkout_url"] == "/cart/checkout/"
+    assert cart["groups"][0]["checkout_url"] == "/cart/site/checkout/"
+    assert cart["groups"][0]["checkout"] == {"site": True}
     response = await web.client.patch("/api/v1/cart/items/11", json={"quantity": 0})
     assert (await response.get_json())["count"] == 0
 

@@ -54,6 +54,9 @@ class AttemptStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     EXPIRED = "expired"
+    #: Declined, then closed: it can no longer take money. (Declined and still open is
+    #: FAILED: the payer may try again on the same page.)
+    DECLINED = "declined"
 
 
 #: Orders a visitor can still pay.
@@ -185,6 +188,11 @@ class PaymentAttempt:
     @property
     def account_ref(self) -> AccountRef:
         return AccountRef(self.account, self.merchant_code, self.key_token)
+
+    def _no_longer_payable(self, now: datetime) -> bool:
+        """It can no longer take money; one that was declined stays known as declined."""
+        closed = AttemptStatus.DECLINED if self.status == AttemptStatus.FAILED else None
+        return self._move(closed or AttemptStatus.EXPIRED, now)
 
     def _move(self, target: AttemptStatus, now: datetime) -> bool:
         if self.status == target:
@@ -384,7 +392,7 @@ class Order:
             return Effects()
         if answer.status == AttemptStatus.EXPIRED:
             if attempt.is_open:
-                attempt._move(AttemptStatus.EXPIRED, now)
+                attempt._no_longer_payable(now)
             return Effects()
         if attempt.status == AttemptStatus.CREATED:
             attempt._move(AttemptStatus.PENDING, now)
@@ -407,7 +415,7 @@ class Order:
             if other.provider_checkout_id:
                 effects.commands.append(_close(self.id, other.id, other.provider_checkout_id))
             else:
-                other._move(AttemptStatus.EXPIRED, now)
+                other._no_longer_payable(now)
         claims = CommandType.RECLAIM_CLAIMS if late else CommandType.CONFIRM_CLAIMS
         effects.commands.append(Command(claims, self.id))
         effects.activities.append(
@@ -428,7 +436,7 @@ class Order:
         attempt = self.attempt(attempt_id)
         attempt.unreadable_since = None
         if attempt.is_open:
-            attempt._move(AttemptStatus.EXPIRED, now)
+            attempt._no_longer_payable(now)
 
     def abandon_unsent_attempts(self, now: datetime, ending_before: datetime | None = None) -> None:
         """Attempts whose checkout was never made cannot take money: close them (only those
@@ -437,7 +445,7 @@ class Order:
             if attempt.provider_checkout_id is not None:
                 continue
             if ending_before is None or attempt.valid_until <= ending_before:
-                attempt._move(AttemptStatus.EXPIRED, now)
+                attempt._no_longer_payable(now)
 
     def _end(self, target: OrderStatus, now: datetime) -> Effects:
         self.abandon_unsent_attempts(now)

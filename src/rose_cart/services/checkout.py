@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rose_cart.domain.cart import Cart, PageGroup, PageRef
 from rose_cart.domain.errors import (
+    BadInput,
     CartEmpty,
     CartError,
     IdempotencyKeyReused,
@@ -59,9 +60,18 @@ def clean_idempotency_key(raw: object) -> str | None:
     raise InvalidIdempotencyKey()
 
 
+#: The route segment that names the co-op's own (site-level) group instead of a page.
+SITE_GROUP = "site"
+
+
 def checkout_path(page: PageRef | None) -> str:
-    """Where a page's group is checked out; site-level items use the whole-cart checkout."""
-    return f"/cart/{page.slug}/checkout/" if page else "/cart/checkout/"
+    """Where a group is checked out: a page's, or the co-op shop's (site-level items)."""
+    return f"/cart/{page.slug if page else SITE_GROUP}/checkout/"
+
+
+def checkout_body(page: PageRef | None) -> dict[str, object]:
+    """The body of ``POST /api/v1/checkout`` that checks out exactly this group."""
+    return {"page_slug": page.slug} if page else {"site": True}
 
 
 def page_checkout_links(cart: Cart) -> list[dict[str, object]]:
@@ -70,6 +80,7 @@ def page_checkout_links(cart: Cart) -> list[dict[str, object]]:
             "slug": g.page.slug if g.page else None,
             "title": g.page.title if g.page else "Rose Ash co-op shop",
             "checkout_url": checkout_path(g.page),
+            "checkout": checkout_body(g.page),
             "cart_url": f"/cart/{g.page.slug}/" if g.page else "/cart/",
         }
         for g in cart.groups()
@@ -119,15 +130,23 @@ class CheckoutService:
         self.clock = clock
 
     async def checkout(
-        self, identity: CartIdentity, page_slug: str | None = None, idempotency_key: object = None
+        self,
+        identity: CartIdentity,
+        page_slug: str | None = None,
+        idempotency_key: object = None,
+        *,
+        site: bool = False,
     ) -> CheckoutResult:
-        """Check out the whole cart (when it holds one page's lines) or one page's lines.
+        """Check out the whole cart (when it holds one page's lines), one page's lines, or
+        (``site``) the co-op shop's own lines, whatever else the cart holds.
 
         The same idempotency key, or the same unchanged cart while its order is still
         payable, gives the same order. Prices come from the market, never from the client.
         The order is not payable until its bookings and tickets are claimed; a failed claim
         leaves nothing claimed, cancels the order and says why.
         """
+        if site and page_slug is not None:
+            raise BadInput("Check out either a page or the co-op shop, not both.")
         owner = identity.owner()
         if not owner.is_known:
             raise CartEmpty()
@@ -139,7 +158,7 @@ class CheckoutService:
                 await self._same_request(existing, owner, page_slug)
                 return await self._continue(existing)
 
-        group = await self._group(owner, page_slug)
+        group = await self._group(owner, page_slug, site)
         print_ = fingerprint(owner, group)
         async with self.uow() as tx:
             pending = await tx.orders.find_payable_by_fingerprint(owner, print_)
@@ -193,15 +212,23 @@ class CheckoutService:
             return self._result(await self.payments.begin(order.id))
         return self._result(await self.payments.resume(order))
 
-    async def _group(self, owner: CartIdentity, page_slug: str | None) -> PageGroup:
+    async def _group(
+        self, owner: CartIdentity, page_slug: str | None, site: bool = False
+    ) -> PageGroup:
         cart = await self.cart.cart(owner, fresh_prices=True)
-        if page_slug is not None:
+        if site:
+            found = [g for g in cart.groups() if g.page is None]
+            if not found:
+                raise CartEmpty("Nothing from the Rose Ash co-op shop is in your cart.")
+            group = found[0]
+        elif page_slug is not None:
             page = await self.catalog.page_by_slug(page_slug)
             if page is None:
                 raise PageNotFound()
-            group = cart.group_for(page_slug)
-            if group is None:
+            of_page = cart.group_for(page_slug)
+            if of_page is None:
                 raise CartEmpty(f"Nothing from {page.title} is in your cart.")
+            group = of_page
         else:
             groups = cart.groups()
             if not groups:

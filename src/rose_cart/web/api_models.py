@@ -65,10 +65,11 @@ class SetQuantity(Request):
 
 
 class CheckoutRequest(Request):
-    """Without page_slug (or with an empty one), the whole cart, when it holds one page's
-    lines."""
+    """``page_slug``: that page's lines; ``site``: the co-op shop's own lines (items of no
+    page); neither: the whole cart, when it holds one group's lines."""
 
     page_slug: Annotated[str, Field(max_length=200)] | SkipJsonSchema[None] = None
+    site: bool = False
 
 
 class CheckoutHeaders(Request):

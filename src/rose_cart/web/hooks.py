@@ -1,12 +1,17 @@
-"""Request hooks: adoption on login, template globals, security headers."""
+"""Request hooks: the request log, adoption on login, template globals, security headers."""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+import time
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from quart import Quart, Response, flash, request, session
+from quart import Quart, Response, flash, g, request, send_from_directory, session
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
@@ -19,12 +24,60 @@ BOOKINGS_OWED = "bookings_owed"
 #: Asking a sibling that is down on every request would only slow every page down.
 BOOKINGS_RETRY_SECONDS = 60
 
+access_log = logging.getLogger("rose_cart.access")
+#: A webhook's address carries its secret token: the log shows the order, never the token.
+_WEBHOOK_PATH = re.compile(r"^(/checkout/webhook/[^/]+/)[^/]+")
+#: Times are shown to people in the co-op's own time zone, named (GMT or BST).
+DISPLAY_ZONE = "Europe/London"
+
+
+def _display_zone() -> tzinfo:
+    try:
+        return ZoneInfo(DISPLAY_ZONE)
+    except ZoneInfoNotFoundError:  # a machine without time zone data: UTC, named so
+        return UTC
+
+
+def loggable_path(path: str) -> str:
+    """The request's path as the request log shows it: no query string, no secrets."""
+    return _WEBHOOK_PATH.sub(r"\1…", path)
+
+
+def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M", named: bool = True) -> str:
+    """A stored time in the co-op's time zone, with the zone's name unless ``named`` is
+    off: "21 Nov 2025, 20:36 GMT". Stored times are UTC (a naive one is taken as UTC)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(_display_zone())
+    return f"{local.strftime(fmt)} {local.tzname() or 'UTC'}" if named else local.strftime(fmt)
+
 
 def register_hooks(app: Quart) -> None:
     @app.before_request
     async def ended_logins_are_logged_out() -> None:
         if not request.path.startswith(("/static/", "/sandbox/")):
             await check_login()
+
+    @app.before_request
+    async def start_clock() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    async def log_request(response: Response) -> Response:
+        """One line per request, as a web server's access log has it."""
+        started = g.get("request_started")
+        took = f" {(time.perf_counter() - started) * 1000:.1f} ms" if started else ""
+        access_log.info(
+            "%s %s %s%s", request.method, loggable_path(request.path), response.status_code, took
+        )
+        return response
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        """Browsers ask for it on pages that name no icon (the JSON API, the sandbox)."""
+        assert app.static_folder is not None
+        return await send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml")
 
     @app.before_request
     async def adopt_anonymous_cart() -> None:
@@ -78,6 +131,8 @@ def register_hooks(app: Quart) -> None:
     @app.template_filter("money")
     def money_filter(value: Money | None) -> str:
         return value.display() if value is not None else "—"
+
+    app.add_template_filter(local_time, "local_time")
 
     @app.template_filter("decimal_money")
     def decimal_money_filter(value: Decimal, currency: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rose_cart.domain.cart import Cart, CartLine
-from rose_cart.services.checkout import checkout_path
+from rose_cart.services.checkout import checkout_body, checkout_path
 
 
 def line_json(line: CartLine) -> dict[str, Any]:
@@ -54,6 +54,7 @@ def cart_json(cart: Cart, user_id: int | None) -> dict[str, Any]:
                 "total": g_total,
                 "currency": g_currency,
                 "checkout_url": checkout_path(group.page),
+                "checkout": checkout_body(group.page),
                 "lines": [line_json(line) for line in group.lines],
             }
         )

@@ -118,6 +118,25 @@ def test_failed_is_not_final() -> None:
     assert o.status == OrderStatus.PAID
 
 
+def test_a_closed_checkout_is_remembered_as_declined_or_expired() -> None:
+    declined = payable_with_checkout()
+    declined.apply_checkout(1, CheckoutAnswer(AttemptStatus.FAILED), NOW)
+    declined.checkout_closed(1, NOW)
+    assert declined.attempt(1).status == AttemptStatus.DECLINED
+    assert not declined.attempt(1).is_open
+    # SumUp calling a declined checkout expired later changes nothing the payer reads.
+    declined.apply_checkout(1, CheckoutAnswer(AttemptStatus.EXPIRED), NOW)
+    assert declined.attempt(1).status == AttemptStatus.DECLINED
+
+    left = payable_with_checkout()
+    left.checkout_closed(1, NOW)
+    assert left.attempt(1).status == AttemptStatus.EXPIRED
+    ran_out = payable_with_checkout()
+    ran_out.apply_checkout(1, CheckoutAnswer(AttemptStatus.FAILED), NOW)
+    ran_out.apply_checkout(1, CheckoutAnswer(AttemptStatus.EXPIRED), NOW)
+    assert ran_out.attempt(1).status == AttemptStatus.DECLINED
+
+
 def test_a_checkout_that_does_not_match_is_never_a_payment() -> None:
     o = payable_with_checkout()
     effects = o.apply_checkout(1, CheckoutAnswer(AttemptStatus.PAID, "x", matches=False), NOW)

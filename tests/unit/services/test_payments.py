@@ -61,7 +61,8 @@ async def test_pay_again_makes_a_new_attempt_and_closes_the_old_checkout(
     assert harness.payments.deactivated == [checkout_id(result)]
     view = await harness.services.orders.view(ALICE, result.order.id)
     assert view.order.status == OrderStatus.PENDING
-    assert [a.status for a in view.attempts] == [AttemptStatus.EXPIRED, AttemptStatus.PENDING]
+    # The old checkout is closed, and still known as declined (what happened to the payer).
+    assert [a.status for a in view.attempts] == [AttemptStatus.DECLINED, AttemptStatus.PENDING]
     harness.payments.settle(start.payment_url.rsplit("/", 1)[-1], "PAID")
     paid = await harness.services.payments.check_payment_status(result.order.id)
     assert paid.status == OrderStatus.PAID

@@ -209,13 +209,14 @@ async def delete_tickets(ticket_type_id: str) -> dict[str, Any]:
 @headers(m.CheckoutHeaders)
 @body(m.CheckoutRequest, optional=True)
 async def checkout(data: m.CheckoutRequest, headers: m.CheckoutHeaders) -> dict[str, Any]:
-    """Check out one page's lines, or the whole cart when it holds one page's lines
+    """Check out one page's lines, the co-op shop's own (site), or the whole cart when it
+    holds one page's lines
 
     Answers with SumUp's payment page. The same Idempotency-Key with the same request gives
     the same order; with another page or a changed cart, idempotency_key_reused.
     """
     result = await services().checkout.checkout(
-        identity(), data.page_slug or None, headers.idempotency_key
+        identity(), data.page_slug or None, headers.idempotency_key, site=data.site
     )
     order = result.order
     return {

@@ -9,6 +9,7 @@ from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import CartError
 from rose_cart.web.bodies import read_json
+from rose_cart.services.checkout import SITE_GROUP
 from rose_cart.web.context import check_csrf, identity, services
 
 log = logging.getLogger(__name__)
@@ -16,16 +17,24 @@ log = logging.getLogger(__name__)
 bp = Blueprint("checkout", __name__)
 
 
-async def _checkout(page_slug: str | None) -> ResponseReturnValue:
+async def _checkout(page_slug: str | None, *, site: bool = False) -> ResponseReturnValue:
     await check_csrf()
     form = await request.form
-    result = await services().checkout.checkout(identity(), page_slug, form.get("idempotency_key"))
+    result = await services().checkout.checkout(
+        identity(), page_slug, form.get("idempotency_key"), site=site
+    )
     return redirect(result.payment_url, 303)
 
 
 @bp.post("/cart/checkout/")
 async def checkout_whole_cart() -> ResponseReturnValue:
     return await _checkout(None)
+
+
+@bp.post(f"/cart/{SITE_GROUP}/checkout/")
+async def checkout_site_group() -> ResponseReturnValue:
+    """The co-op shop's own items, whatever other sellers' items the cart holds."""
+    return await _checkout(None, site=True)
 
 
 @bp.post("/cart/<page_slug>/checkout/")
