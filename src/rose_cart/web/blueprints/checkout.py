@@ -8,8 +8,8 @@ from quart import Blueprint, Response, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import CartError
-from rose_cart.web.bodies import read_json
 from rose_cart.services.checkout import SITE_GROUP
+from rose_cart.web.bodies import read_json
 from rose_cart.web.context import check_csrf, identity, services
 
 log = logging.getLogger(__name__)
