@@ -13,7 +13,7 @@ async def test_a_refused_quantity_is_said_beside_the_cart_as_it_really_is(web: W
     await web.form("/cart/add/", product_id="8", quantity="2")  # eggs: 5 at most
     response = await post(web, "/cart/items/8/", HTMX_CART, quantity="7", next="/cart/")
     html = await html_of(response)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.headers["X-Cart-Refused"] == "quantity_too_large"
     assert response.headers["HX-Push-Url"] == "false"
     assert ("error", "You can order at most 5 of Free-range eggs (6).") in toasts(html)
@@ -30,7 +30,7 @@ async def test_a_refusal_without_script_is_the_same_page_and_on_a_pages_cart_too
     await web.form("/cart/add/", product_id="8", quantity="2")
     plain = await web.form("/cart/items/8/", quantity="7", next="/cart/garden/")
     html = await html_of(plain)
-    assert plain.status_code == 400 and "<h1>Community Garden</h1>" in html
+    assert plain.status_code == 409 and "<h1>Community Garden</h1>" in html
     assert quantity_box(html, 8) == "2" and 'data-error-code="quantity_too_large"' in html
     # From a page that is not the cart, the reason waits on that page.
     elsewhere = await web.form("/cart/add/", product_id="8", quantity="4", next="/")
@@ -50,7 +50,7 @@ async def test_a_refused_add_on_the_shop_front_replaces_the_last_added_message(
     )
     refused = await post(web, "/cart/add/", HTMX_BADGE, product_id="6", quantity="1")
     html = await html_of(refused)
-    assert refused.status_code == 400 and refused.headers["X-Cart-Refused"]
+    assert refused.status_code == 409 and refused.headers["X-Cart-Refused"]
     assert 'id="flash" hx-swap-oob="innerHTML"' in html
     [(category, text)] = toasts(html)
     assert category == "error" and "at most 2 of Seasonal veg box" in text

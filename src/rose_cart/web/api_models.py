@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -69,7 +69,7 @@ class CheckoutRequest(Request):
     page); neither: the whole cart, when it holds one group's lines."""
 
     page_slug: Annotated[str, Field(max_length=200)] | SkipJsonSchema[None] = None
-    site: bool = False
+    site: StrictBool = False
 
 
 class CheckoutHeaders(Request):
@@ -153,12 +153,20 @@ class CurrencyTotal(Response):
     total: Money
 
 
+class GroupCheckout(Response):
+    """The body of ``POST /api/v1/checkout`` that checks out exactly this group."""
+
+    page_slug: str | SkipJsonSchema[None] = None
+    site: bool | SkipJsonSchema[None] = None
+
+
 class CartGroup(Response):
     page: PageRef | None
     count: int
     total: Money | None
     currency: str | None
     checkout_url: str
+    checkout: GroupCheckout
     lines: list[CartLine]
 
 
