@@ -68,6 +68,13 @@ class CheckoutRequest(Request):
     """``page_slug``: that page's lines; ``site``: the co-op shop's own lines (items of no
     page); neither: the whole cart, when it holds one group's lines."""
 
+    # A page and the co-op shop at once is refused (400): the document says so.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {"required": ["page_slug", "site"], "properties": {"site": {"const": True}}}
+        }
+    )
+
     page_slug: Annotated[str, Field(max_length=200)] | SkipJsonSchema[None] = None
     site: StrictBool = False
 
