@@ -55,7 +55,7 @@ class Overrides:
 def build_services(settings: Settings, overrides: Overrides | None = None) -> Services:
     settings.check()
     o = overrides or Overrides()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     uow: UnitOfWorkFactory = SqlUnitOfWorkFactory(engine)
     if o.wrap_uow is not None:
         uow = o.wrap_uow(uow)

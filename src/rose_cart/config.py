@@ -66,6 +66,8 @@ class Settings:
     sumup_checkout_prefix: str = "rose"
     sumup_timeout_seconds: float = 10.0
     product_cache_seconds: int = 60
+    # PostgreSQL connections per worker: as many as the requests a worker serves at once.
+    db_pool_size: int = 20
     summary_cache_seconds: int = 300
     reconcile_interval_seconds: float = 30.0
     run_reconciler: bool = True
@@ -225,6 +227,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SUMUP_CHECKOUT_PREFIX": ("sumup_checkout_prefix", str),
     "SUMUP_TIMEOUT_SECONDS": ("sumup_timeout_seconds", float),
     "PRODUCT_CACHE_SECONDS": ("product_cache_seconds", int),
+    "DB_POOL_SIZE": ("db_pool_size", int),
     "SUMMARY_CACHE_SECONDS": ("summary_cache_seconds", int),
     "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", float),
     "RUN_RECONCILER": ("run_reconciler", _bool),
