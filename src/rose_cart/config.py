@@ -98,6 +98,24 @@ class Settings:
     def uses_sandbox(self) -> bool:
         return self.standalone and not self.sumup_base_url
 
+    def multi_worker_problems(self) -> list[str]:
+        """Why more than one worker process cannot serve with these settings: each would
+        keep its own copy of something that must be shared."""
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("SQLite has one writer (use PostgreSQL: CART_DATABASE_URL)")
+        if not self.redis_url:
+            problems.append(
+                "the in-memory cache is per process, so one worker would serve a cart summary "
+                "another has changed (use Redis: CART_REDIS_URL)"
+            )
+        if self.uses_sandbox:
+            problems.append(
+                "the built-in SumUp sandbox keeps its checkouts in its process (set "
+                "CART_SUMUP_BASE_URL)"
+            )
+        return problems
+
     @property
     def production(self) -> bool:
         return self.env == "production"
