@@ -51,24 +51,33 @@ class SqlConnection:
 
 
 class SqlUnitOfWork:
-    """Commits on a clean exit, rolls back on an exception."""
+    """Commits on a clean exit, rolls back on an exception.
+
+    ``one_statement``: the work is a single statement, which the database makes atomic by
+    itself; it runs without BEGIN and COMMIT (on PostgreSQL that saves two round trips).
+    A read that follows it, for an error message, sees the statement committed.
+    """
 
     carts: SqlCartRepository
     orders: SqlOrderRepository
     page_configs: SqlPageConfigRepository
     outbox: SqlOutboxRepository
 
-    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock | None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, lock: asyncio.Lock | None, *, one_statement: bool = False
+    ) -> None:
         self._engine = engine
         self._lock = lock
         self._conn: AsyncConnection | None = None
+        self._one_statement = one_statement
 
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._lock is not None:
             await self._lock.acquire()
         try:
             self._conn = await self._engine.connect()
-            await self._conn.begin()
+            if not self._one_statement:
+                await self._conn.begin()
         except BaseException:
             if self._conn is not None:
                 await self._conn.close()
@@ -116,6 +125,16 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # PostgreSQL's single statements run in autocommit (no BEGIN/COMMIT round trips);
+        # it shares the pool. SQLite's driver opens and commits its own transaction around
+        # a lone write, and switching its mode would cost two trips to its thread.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
-    def __call__(self) -> SqlUnitOfWork:
+    def __call__(self, *, one_statement: bool = False) -> SqlUnitOfWork:
+        if one_statement:
+            return SqlUnitOfWork(self._autocommit, self._lock, one_statement=True)
         return SqlUnitOfWork(self.engine, self._lock)

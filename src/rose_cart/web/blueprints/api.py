@@ -79,8 +79,13 @@ async def get_cart() -> Response:
 @bp.post("/cart/items")
 async def add_item() -> Response:
     body = await json_body()
-    await services().cart.add(ensure_identity(), body.get("product_id"), body.get("quantity", 1))
-    return await _cart_response(201)
+    who = ensure_identity()
+    _, cart = await services().cart.add_and_show(
+        who, body.get("product_id"), body.get("quantity", 1)
+    )
+    response = jsonify(cart_json(cart, who.user_id))
+    response.status_code = 201
+    return response
 
 
 @bp.patch("/cart/items/<product_id>")
