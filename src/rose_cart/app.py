@@ -14,6 +14,7 @@ from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.hooks import register_hooks
+from rose_cart.web.sessions import VerifiedCookieSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def create_app(
     settings = settings or load_settings()
     settings.check()
     app = Quart(__name__, template_folder="web/templates", static_folder="web/static")
+    app.session_interface = VerifiedCookieSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="rose_session",

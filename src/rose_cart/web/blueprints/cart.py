@@ -3,11 +3,12 @@ products, remove bookings, change or remove tickets."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, flash, redirect, render_template, request
+from quart import Blueprint, Response, flash, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import PageNotFound
 from rose_cart.web.context import check_csrf, ensure_identity, identity, services
+from rose_cart.web.rendering import render_page
 
 bp = Blueprint("cart", __name__)
 
@@ -22,8 +23,9 @@ async def _form_next(default: str) -> str:
 
 @bp.get("/cart/")
 async def whole_cart() -> str:
-    cart = await services().cart.cart(identity())
-    return await render_template("cart/cart.html", cart=cart, groups=cart.groups())
+    # The page and its header badge share one read of the cart.
+    cart, g.cart_summary = await services().cart.cart_and_summary(identity())
+    return await render_page("cart/cart.html", cart=cart, groups=cart.groups())
 
 
 @bp.get("/cart/overview/")
