@@ -6,7 +6,7 @@ import functools
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -191,6 +191,13 @@ def _live_items_statement(user_owned: bool) -> Any:
     )
 
 
+def _stored(row: Any) -> StoredCartItem:
+    """A line from a row read by name (a driver record or a row mapping)."""
+    created = row["created_at"]
+    created = created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+    return StoredCartItem(row["id"], row["product_id"], row["quantity"], created)
+
+
 def _owner_params(identity: CartIdentity) -> dict[str, Any]:
     user_owned = identity.user_id is not None
     return {
@@ -204,9 +211,11 @@ class SqlCartRepository:
         self.conn = conn
 
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]:
-        rows = await self.conn.execute(
-            _live_items_statement(identity.user_id is not None), _owner_params(identity)
-        )
+        stmt = _live_items_statement(identity.user_id is not None)
+        if self.conn.direct:
+            records = await self.conn.fetch_direct(stmt, _owner_params(identity))
+            return [_stored(r) for r in records]
+        rows = await self.conn.execute(stmt, _owner_params(identity))
         return [StoredCartItem(r.id, r.product_id, r.quantity, r.created_at) for r in rows]
 
     async def add_quantity(
@@ -222,10 +231,16 @@ class SqlCartRepository:
         user_owned = identity.user_id is not None
         stmt = _add_statement(self.conn.dialect.name, user_owned, max_lines is not None)
         params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
-        row = (await self.conn.execute(stmt, params)).first()
-        if row is None and max_lines is not None:
+        added: int | None
+        if self.conn.direct:
+            records = await self.conn.fetch_direct(stmt, params)
+            added = int(records[0]["quantity"]) if records else None
+        else:
+            row = (await self.conn.execute(stmt, params)).first()
+            added = None if row is None else int(row.quantity)
+        if added is None and max_lines is not None:
             await self._refused(identity, product_id)
-        return None if row is None else int(row.quantity)
+        return added
 
     async def add_and_list(
         self,
@@ -244,13 +259,15 @@ class SqlCartRepository:
             return added, await self.live_items(identity)
         user_owned = identity.user_id is not None
         params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
-        rows = (await self.conn.execute(_add_and_list_statement(user_owned), params)).all()
-        quantity_now = next((int(r.quantity) for r in rows if r.added), None)
+        stmt = _add_and_list_statement(user_owned)
+        if self.conn.direct:
+            rows: list[Any] = await self.conn.fetch_direct(stmt, params)
+        else:
+            rows = [r._mapping for r in await self.conn.execute(stmt, params)]
+        quantity_now = next((int(r["quantity"]) for r in rows if r["added"]), None)
         if quantity_now is None:
             await self._refused(identity, product_id)
-        return quantity_now, [
-            StoredCartItem(r.id, r.product_id, r.quantity, r.created_at) for r in rows
-        ]
+        return quantity_now, [_stored(r) for r in rows]
 
     @staticmethod
     def _add_params(
