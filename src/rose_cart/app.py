@@ -74,6 +74,7 @@ def create_app(
             await asyncio.to_thread(upgrade, settings.database_url)
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
+        await built.start()
         if settings.run_reconciler:
             from rose_cart.worker import reconcile_forever, relay_forever
 

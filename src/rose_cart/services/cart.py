@@ -376,7 +376,7 @@ class CartService:
         owner = identity.owner()
         if not owner.is_known:
             return Cart()
-        async with self.uow() as tx:
+        async with self.uow(one_statement=True) as tx:  # one SELECT: no transaction needed
             stored = await tx.carts.live_items(owner)
         return await self._cart_of(owner, stored, fresh_prices=fresh_prices)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
 
 #: A pooled PostgreSQL connection idle for longer than this is pinged before it is handed
 #: out. Under steady load connections are never idle that long, so the hot path pays no
@@ -60,6 +63,23 @@ def make_engine(
     )
     _ping_when_idle(engine, IDLE_PING_SECONDS)
     return engine
+
+
+async def open_pool(engine: AsyncEngine) -> None:
+    """Open every connection of a PostgreSQL pool at once, before serving: a worker under
+    load then never stops to open a session (SQLite's pool needs no warming)."""
+    size = getattr(engine.sync_engine.pool, "size", None)
+    if engine.dialect.name != "postgresql" or not callable(size):
+        return
+    conns = []
+    try:
+        for _ in range(size()):
+            conns.append(await engine.connect())
+    except Exception as exc:  # the first requests will open them, or say what is wrong
+        log.warning("could not open the database pool before serving: %s", exc)
+    finally:
+        for conn in conns:
+            await conn.close()
 
 
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
