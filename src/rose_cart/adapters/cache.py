@@ -65,6 +65,8 @@ class _RedisProtocol(asyncio.Protocol):
         self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        # Commands of one turn of the event loop go out in one write (one system call).
+        self._outgoing: list[bytes] = []
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -111,10 +113,17 @@ class _RedisProtocol(asyncio.Protocol):
             future = self._loop.create_future()
             self._waiting.append((future, deadline))
             futures.append(future)
-        self._transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        if not self._outgoing:
+            self._loop.call_soon(self._flush)
+        self._outgoing.extend(hiredis.pack_command(tuple(c)) for c in commands)
         if self._watchdog is None:
             self._watchdog = self._loop.call_at(deadline, self._check_deadline)
         return futures
+
+    def _flush(self) -> None:
+        data, self._outgoing = b"".join(self._outgoing), []
+        if self._transport is not None and not self.closed:
+            self._transport.write(data)
 
     def _check_deadline(self) -> None:
         self._watchdog = None
