@@ -1142,9 +1142,9 @@ def run_rows(
         write_pool(pool, warm)
         spec = LoadSpec(cart.port, endpoint.path, "POST", pool=pool, max_requests=len(warm))
         orders_before = db.orders()
-        run = Run(endpoint)
+        warmed: dict[str, Any] = {}
         with suppress(RuntimeError, subprocess.SubprocessError, OSError):
-            run.warmup = gen.run(spec, args.warmup or 1, python=True)
+            warmed = gen.run(spec, args.warmup or 1, python=True)
         write_pool(pool, measured)
         spec.max_requests = len(measured)
         saved_warmup, args.warmup = args.warmup, 0
@@ -1153,9 +1153,10 @@ def run_rows(
         finally:
             args.warmup = saved_warmup
         made = db.orders() - orders_before
+        run.warmup = warmed
         answers = answered(run.result, endpoint.ok_status)
-        if run.warmup:
-            answers += answered(run.warmup, endpoint.ok_status)
+        if warmed:
+            answers += answered(warmed, endpoint.ok_status)
         # The check after the load checks out a visitor again: the same order, none new.
         run.db_check = {"answered": answers, "orders": made, "ok": made == answers}
         used_up = run.result.get("hit_max_requests")
