@@ -1,9 +1,10 @@
 -- Used by bench/run.py for every wrk run. Settings come from the environment:
 --   BENCH_COOKIE     Cookie header sent with every request (static request, no Lua per call)
 --   BENCH_POOL       file of "cookie<TAB>json body" lines; when set, each request takes the
---                    next line of this thread's share (POST with Content-Type: application/json)
+--                    next line of this thread's share
 --   BENCH_THREADS    wrk's -t, so threads use disjoint shares of the pool
 --   BENCH_METHOD     HTTP method for pool requests (default POST)
+--   BENCH_CONTENT_TYPE  Content-Type of pool request bodies (default application/json)
 -- At the end it prints one line: BENCHJSON {...} with counts and latency percentiles (µs).
 
 local cookie = os.getenv("BENCH_COOKIE")
@@ -21,6 +22,8 @@ end
 
 if pool_file and pool_file ~= "" then
   local method = os.getenv("BENCH_METHOD") or "POST"
+  local content_type = os.getenv("BENCH_CONTENT_TYPE") or ""
+  if content_type == "" then content_type = "application/json" end
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
   local requests = {}
   local position = 0
@@ -33,7 +36,7 @@ if pool_file and pool_file ~= "" then
         local tab = string.find(line, "\t", 1, true)
         local headers = {
           ["Cookie"] = string.sub(line, 1, tab - 1),
-          ["Content-Type"] = "application/json",
+          ["Content-Type"] = content_type,
         }
         requests[#requests + 1] = wrk.format(method, nil, headers, string.sub(line, tab + 1))
       end

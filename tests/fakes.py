@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -80,8 +80,8 @@ class GuardedUnitOfWorkFactory:
     def engine(self) -> Any:
         return getattr(self.inner, "engine", None)
 
-    def __call__(self) -> Any:
-        return _GuardedUnitOfWork(self.inner())
+    def __call__(self, *, one_statement: bool = False) -> Any:
+        return _GuardedUnitOfWork(self.inner(one_statement=one_statement))
 
 
 class FakeClock:
@@ -485,6 +485,9 @@ class FakeCache:
 
     async def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self.data[key] = value
+
+    async def set_many(self, items: Mapping[str, str], ttl_seconds: int) -> None:
+        self.data.update(items)
 
     async def delete(self, *keys: str) -> None:
         for key in keys:

@@ -15,6 +15,7 @@ from rose_cart.web.blueprints import admin, api, cart, checkout, internal, order
 from rose_cart.web.contract import install_contract
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.hooks import register_hooks
+from rose_cart.web.sessions import VerifiedCookieSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def create_app(
     settings = settings or load_settings()
     settings.check()
     app = Quart(__name__, template_folder="web/templates", static_folder="web/static")
+    app.session_interface = VerifiedCookieSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="rose_session",
@@ -79,6 +81,7 @@ def create_app(
             await asyncio.to_thread(migrate, settings)
         if settings.standalone and settings.demo_data and settings.uses_sandbox:
             await _demo_page_accounts(built)
+        await built.start()
         events = built.extras.get("events")
         if settings.standalone and settings.demo_data and events is not None:
             from rose_cart.standalone.events.demo import seed_demo_events

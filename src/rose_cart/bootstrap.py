@@ -11,7 +11,7 @@ from typing import Any
 from rose_cart.adapters.cache import InMemoryCache, RedisCache
 from rose_cart.adapters.clock import SystemClock
 from rose_cart.adapters.crypto import SecretBox
-from rose_cart.adapters.db.engine import make_engine
+from rose_cart.adapters.db.engine import make_engine, open_pool
 from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
 from rose_cart.adapters.payments.sumup import SumUpProvider
 from rose_cart.config import ConfigError, Settings
@@ -69,7 +69,7 @@ def migrate(settings: Settings) -> None:
 def build_services(settings: Settings, overrides: Overrides | None = None) -> Services:
     settings.check()
     o = overrides or Overrides()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     uow: UnitOfWorkFactory = SqlUnitOfWorkFactory(engine)
     if o.wrap_uow is not None:
         uow = o.wrap_uow(uow)
@@ -168,4 +168,5 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         base_url=settings.base_url,
         extras=extras,
         closers=closers,
+        starters=[lambda: open_pool(engine)],
     )

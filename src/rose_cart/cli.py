@@ -16,14 +16,18 @@ def _serve(workers: int) -> int:
 
     settings = load_settings()
     settings.check()
-    if workers > 1 and (settings.database_url.startswith("sqlite") or settings.uses_sandbox):
-        # SQLite has one writer, and the sandbox keeps its checkouts in its process.
+    if workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    problems = settings.multi_worker_problems() if workers > 1 else []
+    if problems:
         print(
-            "SQLite and the SumUp sandbox serve one worker; use PostgreSQL and real SumUp "
-            "(CART_SUMUP_BASE_URL) for more.",
+            f"refusing to start {workers} workers: "
+            + "; ".join(problems)
+            + ". Start one worker (--workers 1), or change those settings.",
             file=sys.stderr,
         )
-        workers = 1
+        return 2
     if settings.migrate_on_start:
         from rose_cart.bootstrap import migrate
 

@@ -66,6 +66,8 @@ class Settings:
     sumup_checkout_prefix: str = "rose"
     sumup_timeout_seconds: float = 10.0
     product_cache_seconds: int = 60
+    # PostgreSQL connections per worker: as many as the requests a worker serves at once.
+    db_pool_size: int = 20
     summary_cache_seconds: int = 300
     reconcile_interval_seconds: float = 30.0
     run_reconciler: bool = True
@@ -95,6 +97,24 @@ class Settings:
     @property
     def uses_sandbox(self) -> bool:
         return self.standalone and not self.sumup_base_url
+
+    def multi_worker_problems(self) -> list[str]:
+        """Why more than one worker process cannot serve with these settings: each would
+        keep its own copy of something that must be shared."""
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("SQLite has one writer (use PostgreSQL: CART_DATABASE_URL)")
+        if not self.redis_url:
+            problems.append(
+                "the in-memory cache is per process, so one worker would serve a cart summary "
+                "another has changed (use Redis: CART_REDIS_URL)"
+            )
+        if self.uses_sandbox:
+            problems.append(
+                "the built-in SumUp sandbox keeps its checkouts in its process (set "
+                "CART_SUMUP_BASE_URL)"
+            )
+        return problems
 
     @property
     def production(self) -> bool:
@@ -236,6 +256,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SUMUP_CHECKOUT_PREFIX": ("sumup_checkout_prefix", str),
     "SUMUP_TIMEOUT_SECONDS": ("sumup_timeout_seconds", float),
     "PRODUCT_CACHE_SECONDS": ("product_cache_seconds", int),
+    "DB_POOL_SIZE": ("db_pool_size", int),
     "SUMMARY_CACHE_SECONDS": ("summary_cache_seconds", int),
     "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", float),
     "RUN_RECONCILER": ("run_reconciler", _bool),

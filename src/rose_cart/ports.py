@@ -6,7 +6,7 @@ Protocols; configuration picks the adapter behind each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -279,6 +279,10 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
 
+    async def set_many(self, items: Mapping[str, str], ttl_seconds: int) -> None:
+        """Store every item with the same expiry, in one round trip."""
+        ...
+
     async def delete(self, *keys: str) -> None: ...
 
 
@@ -372,9 +376,32 @@ class CartRepository(Protocol):
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]: ...
 
     async def add_quantity(
-        self, identity: CartIdentity, product_id: int, quantity: int, maximum: int, now: datetime
+        self,
+        identity: CartIdentity,
+        product_id: int,
+        quantity: int,
+        maximum: int,
+        now: datetime,
+        *,
+        max_lines: int | None = None,
     ) -> int | None:
-        """Insert the line or add to it, atomically; None when the total would pass maximum."""
+        """Insert the line or add to it, atomically, in one statement; None when the total
+        would pass maximum. With ``max_lines``, a new line is refused (``TooManyLines``)
+        when the owner already has that many; adding to a line never counts them."""
+        ...
+
+    async def add_and_list(
+        self,
+        identity: CartIdentity,
+        product_id: int,
+        quantity: int,
+        maximum: int,
+        now: datetime,
+        *,
+        max_lines: int,
+    ) -> tuple[int | None, list[StoredCartItem]]:
+        """``add_quantity``, and the owner's live lines as they are after it (in one
+        statement where the database can)."""
         ...
 
     async def set_quantity(
@@ -584,4 +611,8 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, one_statement: bool = False) -> UnitOfWork:
+        """A new unit of work. ``one_statement``: its work is one statement, atomic by
+        itself, so it needs no transaction around it (no BEGIN/COMMIT round trips); only
+        reads, for an error's sake, may follow it."""
+        ...

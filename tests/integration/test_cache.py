@@ -122,3 +122,15 @@ async def test_summary_with_redis_down_is_read_from_the_cart_every_time(
     finally:
         await services.aclose()
         await cache.aclose()
+
+
+async def test_redis_cache_pipelines_concurrent_calls_in_order(redis_url: str) -> None:
+    cache = RedisCache(redis_url, prefix="test:")
+    try:
+        await cache.set_many({f"k{i}": f"v{i}" for i in range(50)}, ttl_seconds=60)
+        got = await asyncio.gather(*(cache.get_many([f"k{i}", "none"]) for i in range(50)))
+        assert got == [[f"v{i}", None] for i in range(50)]
+        await cache.delete(*(f"k{i}" for i in range(50)))
+        assert await cache.get_many(["k0", "k49"]) == [None, None]
+    finally:
+        await cache.aclose()

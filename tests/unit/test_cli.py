@@ -95,3 +95,27 @@ def test_rotate_keys_refuses_two_ways_of_giving_the_keys(
     assert "not both" in capsys.readouterr().err
     # Nothing was touched: the old key alone still reads what is stored.
     assert asyncio.run(_api_key(keys_db, OLD, 101)) == "sup_sk_bakery"
+
+
+@pytest.mark.parametrize(
+    ("database", "redis", "named"),
+    [
+        ("sqlite+aiosqlite:///{tmp}/w.db", "", "SQLite"),
+        ("postgresql+asyncpg://nobody@127.0.0.1:1/none", "", "in-memory cache"),
+    ],
+)
+def test_serve_refuses_more_workers_than_the_settings_can_share(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database: str,
+    redis: str,
+    named: str,
+) -> None:
+    monkeypatch.setenv("CART_DATABASE_URL", database.format(tmp=tmp_path))
+    monkeypatch.setenv("CART_REDIS_URL", redis)
+    monkeypatch.setenv("CART_MIGRATE_ON_START", "false")
+    assert main(["serve", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to start 2 workers" in err and named in err
+    assert "SumUp sandbox" in err  # standalone without CART_SUMUP_BASE_URL

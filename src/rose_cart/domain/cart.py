@@ -62,6 +62,11 @@ class PageGroup:
 
     page: PageRef | None
     lines: tuple[CartLine, ...]
+    # Worked out once: a cart page asks for a group's totals several times.
+    _totals: dict[str, Money] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_totals", totals_by_currency(self.lines))
 
     @property
     def count(self) -> int:
@@ -69,7 +74,7 @@ class PageGroup:
 
     @property
     def totals(self) -> dict[str, Money]:
-        return totals_by_currency(self.lines)
+        return self._totals
 
     @property
     def currencies(self) -> list[str]:
@@ -107,6 +112,15 @@ class PageGroup:
 @dataclass(frozen=True, slots=True)
 class Cart:
     lines: tuple[CartLine, ...] = field(default_factory=tuple)
+    # Totals are worked out once (a page, its badge and its groups all ask for them), the
+    # groups on first use.
+    _totals: dict[str, Money] = field(init=False, repr=False, compare=False, hash=False)
+    _groups: list[PageGroup] | None = field(
+        init=False, default=None, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_totals", totals_by_currency(self.lines))
 
     @property
     def count(self) -> int:
@@ -118,7 +132,7 @@ class Cart:
 
     @property
     def totals(self) -> dict[str, Money]:
-        return totals_by_currency(self.lines)
+        return self._totals
 
     @property
     def total(self) -> Money | None:
@@ -132,7 +146,10 @@ class Cart:
         return totals_by_currency(line for line in self.lines if line.kind == kind)
 
     def groups(self) -> list[PageGroup]:
-        return group_by_page(self.lines)
+        if self._groups is None:
+            object.__setattr__(self, "_groups", group_by_page(self.lines))
+        assert self._groups is not None
+        return list(self._groups)
 
     def group_for(self, page_slug: str) -> PageGroup | None:
         for group in self.groups():

@@ -27,12 +27,19 @@ from rose_cart.domain.errors import (
     QuantityTooLarge,
     SiblingUnavailable,
     TicketTypeNotFound,
-    TooManyLines,
 )
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
-from rose_cart.ports import Cache, CalendarService, Clock, Ticket, UnitOfWorkFactory
+from rose_cart.ports import (
+    Cache,
+    CalendarService,
+    Clock,
+    Product,
+    StoredCartItem,
+    Ticket,
+    UnitOfWorkFactory,
+)
 from rose_cart.services.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -132,6 +139,40 @@ class CartService:
     ) -> CartChange:
         """Add to the product's line (making it if new). Raises for bad input; the cart is
         unchanged whenever this raises."""
+        pid, qty, product, maximum = await self._addable(identity, product_id, quantity)
+        owner = identity.owner()
+        # One statement: the upsert checks the line limit itself, only when it inserts.
+        async with self.uow(one_statement=True) as tx:
+            new_quantity = await tx.carts.add_quantity(
+                owner, pid, qty, maximum, self.clock.now(), max_lines=MAX_LINES
+            )
+        if new_quantity is None:
+            raise self._line_full(product, maximum)
+        await self.forget_summary(owner)
+        return CartChange(pid, product.title, new_quantity)
+
+    async def add_and_show(
+        self, identity: CartIdentity, product_id: object, quantity: object = 1
+    ) -> tuple[CartChange, Cart]:
+        """``add``, and the cart as it is after it (what the JSON API answers with): the
+        write and the read of the lines are one statement where the database can."""
+        pid, qty, product, maximum = await self._addable(identity, product_id, quantity)
+        owner = identity.owner()
+        async with self.uow(one_statement=True) as tx:
+            new_quantity, stored = await tx.carts.add_and_list(
+                owner, pid, qty, maximum, self.clock.now(), max_lines=MAX_LINES
+            )
+        if new_quantity is None:
+            raise self._line_full(product, maximum)
+        await self.forget_summary(owner)
+        cart = await self._cart_of(owner, stored)
+        return CartChange(pid, product.title, new_quantity), cart
+
+    async def _addable(
+        self, identity: CartIdentity, product_id: object, quantity: object
+    ) -> tuple[int, int, Product, int]:
+        """What an add needs before it writes: the product id, the quantity, the product
+        and its line maximum. Raises when the add cannot be."""
         pid = parse_product_id(product_id)
         qty = parse_quantity(quantity, allow_zero=False)
         self._need_identity(identity)
@@ -145,20 +186,14 @@ class CartService:
             raise QuantityTooLarge(
                 f"You can order at most {maximum} of {product.title}.", maximum=maximum
             )
-        owner = identity.owner()
-        async with self.uow() as tx:
-            lines = await tx.carts.live_items(owner)
-            if len(lines) >= MAX_LINES and all(line.product_id != pid for line in lines):
-                raise TooManyLines()
-            new_quantity = await tx.carts.add_quantity(owner, pid, qty, maximum, self.clock.now())
-            if new_quantity is None:
-                raise QuantityTooLarge(
-                    f"You can order at most {maximum} of {product.title}; "
-                    "your cart already has some.",
-                    maximum=maximum,
-                )
-        await self.forget_summary(owner)
-        return CartChange(pid, product.title, new_quantity)
+        return pid, qty, product, maximum
+
+    @staticmethod
+    def _line_full(product: Product, maximum: int) -> QuantityTooLarge:
+        return QuantityTooLarge(
+            f"You can order at most {maximum} of {product.title}; your cart already has some.",
+            maximum=maximum,
+        )
 
     async def set_quantity(
         self, identity: CartIdentity, product_id: object, quantity: object
@@ -341,8 +376,15 @@ class CartService:
         owner = identity.owner()
         if not owner.is_known:
             return Cart()
-        async with self.uow() as tx:
+        async with self.uow(one_statement=True) as tx:  # one SELECT: no transaction needed
             stored = await tx.carts.live_items(owner)
+        return await self._cart_of(owner, stored, fresh_prices=fresh_prices)
+
+    async def _cart_of(
+        self, owner: CartIdentity, stored: list[StoredCartItem], *, fresh_prices: bool = False
+    ) -> Cart:
+        """The cart made of these stored lines, with the products' current prices and the
+        owner's bookings and tickets."""
         lines: list[CartLine] = []
         if stored:
             products = await self.catalog.products(
@@ -433,19 +475,47 @@ class CartService:
         owner = identity.owner()
         if not owner.is_known:
             return _EMPTY_SUMMARY
+        version, text = await self._cached_summary(owner)
+        if text is None:
+            text = await self._store_summary(owner, version, await self.cart(owner))
+        return text
+
+    async def cart_and_summary(self, identity: CartIdentity) -> tuple[Cart, dict[str, object]]:
+        """The cart and its summary for a page that shows both (the cart and its header
+        badge): the cart is read once, and when the cached summary is out of date (right
+        after a change) this read stores the new one, under the same rule as
+        ``summary_json``."""
+        owner = identity.owner()
+        if not owner.is_known:
+            return Cart(), json.loads(_EMPTY_SUMMARY)
+        version, text = await self._cached_summary(owner)
+        cart = await self.cart(owner)
+        if text is None:
+            text = await self._store_summary(owner, version, cart)
+        loaded: dict[str, object] = json.loads(text)
+        return cart, loaded
+
+    async def _cached_summary(self, owner: CartIdentity) -> tuple[str, str | None]:
+        """The owner's current summary version and, when it is still valid, the cached
+        summary text (None: read the cart, then ``_store_summary`` under that version)."""
         version_key, key = summary_version_key(owner), summary_key(owner)
         version, cached = await self.cache.get_many([version_key, key])
         if version is not None and cached is not None:
             tag, _, text = cached.partition(" ")
             if tag == version:
-                return text
+                return version, text
         if version is None:
             # First read, or the version was evicted: start one before reading the cart, so
             # that a change committed after this read replaces it.
             version = _new_version()
             await self.cache.set(version_key, version, self.summary_version_ttl)
-        text = json.dumps(summarise(await self.cart(owner)), sort_keys=True)
-        await self.cache.set(key, f"{version} {text}", self.summary_ttl)
+        return version, None
+
+    async def _store_summary(self, owner: CartIdentity, version: str, cart: Cart) -> str:
+        """Cache the summary of a cart read after ``version`` was current; served only while
+        it still is."""
+        text = json.dumps(summarise(cart), sort_keys=True)
+        await self.cache.set(summary_key(owner), f"{version} {text}", self.summary_ttl)
         return text
 
     @staticmethod

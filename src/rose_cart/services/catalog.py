@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
@@ -24,20 +25,67 @@ def _product(raw: str) -> Product:
     return Product(**data)
 
 
+class LocalMemo:
+    """A short-lived per-process memo in front of the shared cache, for what may be a few
+    seconds old: bounded, and emptied whole when full."""
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl_seconds
+        self._max = max_entries
+        self._clock = clock
+        self._data: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if hit[0] < self._clock():
+            del self._data[key]
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._data) >= self._max:
+            self._data.clear()
+        self._data[key] = (self._clock() + self.ttl, value)
+
+
 class Catalog:
     """Products and where they belong, one sibling call per kind per request at most.
 
-    Cached per id so that add-to-cart and the cart page cost one cache round trip each on
-    a warm cache. Unknown ids are not cached, so a product published a moment later shows.
+    Cached per id in the shared cache, so that a warm cart page costs one cache round trip
+    for its products; misses are stored in one round trip too. Unknown ids are not cached,
+    so a product published a moment later shows.
+
+    In front of the shared cache, each process keeps for ``local_ttl_seconds``: what an
+    add looks up (title, availability, per-order limit: a price is never taken from it),
+    marketplaces and pages (which change rarely). Prices shown in the cart and the summary
+    always come from the shared cache, so a sibling that drops a product's entry there is
+    heard at once; checkout reads the market itself.
     """
 
     def __init__(
-        self, market: MarketService, blog: BlogService, cache: Cache, ttl_seconds: int
+        self,
+        market: MarketService,
+        blog: BlogService,
+        cache: Cache,
+        ttl_seconds: int,
+        local_ttl_seconds: float = 5.0,
     ) -> None:
         self.market = market
         self.blog = blog
         self.cache = cache
         self.ttl = ttl_seconds
+        self.local = LocalMemo(local_ttl_seconds)
+        # Cached text -> parsed object: the same text is parsed once per process.
+        self._parsed = LocalMemo(max(self.ttl, 1), max_entries=5_000)
 
     async def products(self, ids: Sequence[int], *, fresh: bool = False) -> dict[int, Product]:
         """Products by id. ``fresh`` asks the market itself (and refreshes the cache): what
@@ -47,7 +95,15 @@ class Catalog:
         )
 
     async def product(self, product_id: int) -> Product | None:
-        return (await self.products([product_id])).get(product_id)
+        """One product, for an add or a quantity change: what they need of it (title,
+        availability, limit) may be a few seconds old."""
+        key = f"product:{product_id}"
+        found: Product | None = self.local.get(key)
+        if found is None:
+            found = (await self.products([product_id])).get(product_id)
+            if found is not None:
+                self.local.put(key, found)
+        return found
 
     async def marketplaces(self, ids: Sequence[int]) -> dict[int, MarketPlace]:
         return await self._cached(
@@ -56,6 +112,7 @@ class Catalog:
             self.market.marketplaces_by_ids,
             lambda raw: MarketPlace(**json.loads(raw)),
             lambda m: m.id,
+            local=True,
         )
 
     async def posts(self, ids: Sequence[int]) -> dict[int, Post]:
@@ -65,6 +122,7 @@ class Catalog:
             self.blog.posts_by_ids,
             lambda raw: Post(**json.loads(raw)),
             lambda p: p.id,
+            local=True,
         )
 
     async def page_by_slug(self, slug: str) -> Post | None:
@@ -101,9 +159,18 @@ class Catalog:
         key_of: Any,
         *,
         fresh: bool = False,
+        local: bool = False,
     ) -> dict[Any, Any]:
-        wanted = list(dict.fromkeys(int(i) for i in ids))
         found: dict[int, Any] = {}
+        wanted: list[int] = []
+        for item_id in dict.fromkeys(int(i) for i in ids):
+            memo = self.local.get(f"{kind}:{item_id}") if local and not fresh else None
+            if memo is None:
+                wanted.append(item_id)
+            else:
+                found[item_id] = memo
+        if not wanted:
+            return found
         missing: list[int] = []
         cached: list[str | None] = (
             [None] * len(wanted)
@@ -113,10 +180,21 @@ class Catalog:
         for item_id, raw in zip(wanted, cached, strict=True):
             if raw is None:
                 missing.append(item_id)
-            else:
-                found[item_id] = load(raw)
+                continue
+            parsed = self._parsed.get(raw)
+            if parsed is None:
+                parsed = load(raw)
+                self._parsed.put(raw, parsed)
+            found[item_id] = parsed
+            if local:
+                self.local.put(f"{kind}:{item_id}", parsed)
         if missing:
-            for obj in await fetch(missing):
-                found[key_of(obj)] = obj
-                await self.cache.set(f"{kind}:{key_of(obj)}", _dump(obj), self.ttl)
+            fetched = {key_of(obj): obj for obj in await fetch(missing)}
+            found.update(fetched)
+            if local:
+                for item_id, obj in fetched.items():
+                    self.local.put(f"{kind}:{item_id}", obj)
+            await self.cache.set_many(
+                {f"{kind}:{item_id}": _dump(obj) for item_id, obj in fetched.items()}, self.ttl
+            )
         return found

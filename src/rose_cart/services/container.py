@@ -38,6 +38,12 @@ class Services:
     base_url: str
     extras: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Run once before serving (opening the database pool, for one).
+    starters: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for start in self.starters:
+            await start()
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):

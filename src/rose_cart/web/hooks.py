@@ -115,7 +115,9 @@ def register_hooks(app: Quart) -> None:
         summary = None
         # Only full pages show the header badge; fragments are given their summary, and the
         # sandbox stands for another site.
-        if not request.path.startswith(("/sandbox/", "/internal/")):
+        if "cart_summary" in g:  # the page read the cart, and its summary with it
+            summary = g.cart_summary
+        elif not request.path.startswith(("/sandbox/", "/internal/")):
             summary = await services().cart.summary(who)
         return {
             "csrf_token": csrf_token,

@@ -30,8 +30,8 @@ class LineMovesFail:
     def __init__(self, inner: UnitOfWorkFactory) -> None:
         self.inner = inner
 
-    def __call__(self) -> _LineMovesFail:
-        return _LineMovesFail(self.inner())
+    def __call__(self, *, one_statement: bool = False) -> _LineMovesFail:
+        return _LineMovesFail(self.inner(one_statement=one_statement))
 
 
 class _LineMovesFail:

@@ -16,6 +16,7 @@ from rose_cart.domain.errors import (
     TooManyLines,
 )
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.services.cart import summary_key, summary_version_key
 from tests.fakes import product
 from tests.gates import GatedCalendar
 from tests.unit.services.conftest import Harness
@@ -221,3 +222,44 @@ async def test_forgetting_a_summary_also_beats_a_read_in_flight(harness: Harness
 async def test_empty_identity_has_an_empty_cart(harness: Harness) -> None:
     shown = await harness.services.cart.cart(CartIdentity())
     assert shown.is_empty
+
+
+async def test_add_and_show_answers_with_the_cart_after_the_add(harness: Harness) -> None:
+    cart = harness.services.cart
+    await cart.add(ALICE, 2, 1)
+    change, shown = await cart.add_and_show(ALICE, 1, 2)
+    assert (change.title, change.quantity) == ("Sourdough", 2)
+    assert {line.product_id: line.quantity for line in shown.lines} == {2: 1, 1: 2}
+    change, shown = await cart.add_and_show(ALICE, 1, 3)
+    assert change.quantity == 5
+    assert {line.product_id: line.quantity for line in shown.lines} == {2: 1, 1: 5}
+    with pytest.raises(QuantityTooLarge):
+        await cart.add_and_show(ALICE, 1, 6)  # sourdough stops at 10 a line
+    assert await quantities(harness, ALICE) == {2: 1, 1: 5}
+    assert (await cart.summary(ALICE))["count"] == 6
+
+
+async def test_add_and_show_keeps_the_line_limit(harness: Harness) -> None:
+    harness.market.products.update({i: product(i, "1.00", market=3) for i in range(100, 202)})
+    cart = harness.services.cart
+    for pid in range(100, 100 + MAX_LINES):
+        await cart.add(ANON, pid, 1)
+    with pytest.raises(TooManyLines):
+        await cart.add_and_show(ANON, 100 + MAX_LINES, 1)
+    _, shown = await cart.add_and_show(ANON, 100, 1)  # an existing line still grows
+    assert len(shown.lines) == MAX_LINES
+    assert next(line.quantity for line in shown.lines if line.product_id == 100) == 2
+
+
+async def test_the_cart_page_read_leaves_the_summary_cached(harness: Harness) -> None:
+    cart = harness.services.cart
+    await cart.add(ANON, 1, 1)
+    await cart.add(ANON, 2, 1)  # the summary is out of date now
+    shown, summary = await cart.cart_and_summary(ANON)
+    assert shown.count == 2 and summary["count"] == 2
+    # The page stored it under the current version: the next summary is a hit.
+    version = harness.cache.data[summary_version_key(ANON)]
+    assert harness.cache.data[summary_key(ANON)].startswith(f"{version} ")
+    assert (await cart.summary(ANON))["count"] == 2
+    await cart.add(ANON, 1, 1)
+    assert (await cart.cart_and_summary(ANON))[1]["count"] == 3

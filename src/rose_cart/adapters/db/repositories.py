@@ -6,11 +6,25 @@ import functools
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,6 +39,7 @@ from rose_cart.adapters.db.tables import (
     refunds,
 )
 from rose_cart.domain.cart import HARD_MAX_PER_LINE
+from rose_cart.domain.errors import TooManyLines
 from rose_cart.domain.events import Activity
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import quantize
@@ -71,19 +86,56 @@ def _owned_by(table: Any, identity: CartIdentity) -> ColumnElement[bool]:
     return and_(table.c.user_id.is_(None), table.c.session_id == identity.session_id)
 
 
-@functools.cache
-def _add_statement(dialect: str, user_owned: bool) -> Any:
-    """The add-to-cart upsert, built once: add is the hottest write, and building this
-    statement (its ``excluded`` columns above all) cost more than running it."""
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_(cart_items).values(
-        user_id=bindparam("user_id"),
-        session_id=bindparam("session_id"),
-        product_id=bindparam("product_id"),
-        quantity=bindparam("quantity"),
-        created_at=bindparam("now", type_=cart_items.c.created_at.type),
-        updated_at=bindparam("now", type_=cart_items.c.updated_at.type),
+def _owner_of(table: Any, user_owned: bool) -> ColumnElement[bool]:
+    """The owner's live lines, the owner given as bound parameters."""
+    if user_owned:
+        return and_(table.c.user_id == bindparam("user_id"), table.c.deleted_at.is_(None))
+    return and_(
+        table.c.user_id.is_(None),
+        table.c.session_id == bindparam("session_id"),
+        table.c.deleted_at.is_(None),
     )
+
+
+@functools.cache
+def _add_statement(dialect: str, user_owned: bool, limited: bool = False) -> Any:
+    """The add-to-cart upsert, built once: add is the hottest write, and building this
+    statement (its ``excluded`` columns above all) cost more than running it.
+
+    ``limited``: a new line is inserted only while the owner has fewer than ``max_lines``
+    live lines. The count runs only when the product has no live line yet (an add to an
+    existing line never counts), inside the same statement: one round trip.
+    """
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = bindparam("now", type_=cart_items.c.created_at.type)
+    if limited:
+        live = cart_items.alias("live")
+        has_line = (
+            select(literal(1))
+            .where(_owner_of(live, user_owned), live.c.product_id == bindparam("product_id"))
+            .exists()
+        )
+        lines = select(func.count()).where(_owner_of(live, user_owned)).scalar_subquery()
+        stmt = insert_(cart_items).from_select(
+            ["user_id", "session_id", "product_id", "quantity", "created_at", "updated_at"],
+            select(
+                bindparam("user_id", type_=Integer),
+                bindparam("session_id", type_=String),
+                bindparam("product_id", type_=Integer),
+                bindparam("quantity", type_=Integer),
+                now,
+                now,
+            ).where(or_(has_line, lines < bindparam("max_lines", type_=Integer))),
+        )
+    else:
+        stmt = insert_(cart_items).values(
+            user_id=bindparam("user_id"),
+            session_id=bindparam("session_id"),
+            product_id=bindparam("product_id"),
+            quantity=bindparam("quantity"),
+            created_at=now,
+            updated_at=bindparam("now", type_=cart_items.c.updated_at.type),
+        )
     merged = cart_items.c.quantity + stmt.excluded.quantity
     return stmt.on_conflict_do_update(
         index_elements=["user_id" if user_owned else "session_id", "product_id"],
@@ -93,7 +145,65 @@ def _add_statement(dialect: str, user_owned: bool) -> Any:
             "updated_at": bindparam("now", type_=cart_items.c.updated_at.type),
         },
         where=merged <= bindparam("maximum"),
-    ).returning(cart_items.c.quantity)
+    ).returning(
+        cart_items.c.id, cart_items.c.product_id, cart_items.c.quantity, cart_items.c.created_at
+    )
+
+
+@functools.cache
+def _add_and_list_statement(user_owned: bool) -> Any:
+    """PostgreSQL: the limited upsert and the owner's live lines after it, in one
+    statement. The listing's snapshot predates the upsert, so the line it wrote comes from
+    its RETURNING and its older row is left out."""
+    added = _add_statement("postgresql", user_owned, True).cte("added")
+    others = select(
+        cart_items.c.id,
+        cart_items.c.product_id,
+        cart_items.c.quantity,
+        cart_items.c.created_at,
+        literal(False).label("added"),
+    ).where(
+        _owner_of(cart_items, user_owned),
+        cart_items.c.id.not_in(select(added.c.id)),
+    )
+    mine = select(
+        added.c.id,
+        added.c.product_id,
+        added.c.quantity,
+        added.c.created_at,
+        literal(True).label("added"),
+    )
+    both = union_all(mine, others).subquery()
+    return select(both).order_by(both.c.created_at, both.c.id)
+
+
+@functools.cache
+def _live_items_statement(user_owned: bool) -> Any:
+    return (
+        select(
+            cart_items.c.id,
+            cart_items.c.product_id,
+            cart_items.c.quantity,
+            cart_items.c.created_at,
+        )
+        .where(_owner_of(cart_items, user_owned))
+        .order_by(cart_items.c.created_at, cart_items.c.id)
+    )
+
+
+def _stored(row: Any) -> StoredCartItem:
+    """A line from a row read by name (a driver record or a row mapping)."""
+    created = row["created_at"]
+    created = created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+    return StoredCartItem(row["id"], row["product_id"], row["quantity"], created)
+
+
+def _owner_params(identity: CartIdentity) -> dict[str, Any]:
+    user_owned = identity.user_id is not None
+    return {
+        "user_id": identity.user_id,
+        "session_id": None if user_owned else identity.session_id,
+    }
 
 
 class SqlCartRepository:
@@ -101,37 +211,93 @@ class SqlCartRepository:
         self.conn = conn
 
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]:
-        rows = await self.conn.execute(
-            select(
-                cart_items.c.id,
-                cart_items.c.product_id,
-                cart_items.c.quantity,
-                cart_items.c.created_at,
-            )
-            .where(_owned_by(cart_items, identity), cart_items.c.deleted_at.is_(None))
-            .order_by(cart_items.c.created_at, cart_items.c.id)
-        )
+        stmt = _live_items_statement(identity.user_id is not None)
+        if self.conn.direct:
+            records = await self.conn.fetch_direct(stmt, _owner_params(identity))
+            return [_stored(r) for r in records]
+        rows = await self.conn.execute(stmt, _owner_params(identity))
         return [StoredCartItem(r.id, r.product_id, r.quantity, r.created_at) for r in rows]
 
     async def add_quantity(
-        self, identity: CartIdentity, product_id: int, quantity: int, maximum: int, now: datetime
+        self,
+        identity: CartIdentity,
+        product_id: int,
+        quantity: int,
+        maximum: int,
+        now: datetime,
+        *,
+        max_lines: int | None = None,
     ) -> int | None:
         user_owned = identity.user_id is not None
-        stmt = _add_statement(self.conn.dialect.name, user_owned)
-        row = (
+        stmt = _add_statement(self.conn.dialect.name, user_owned, max_lines is not None)
+        params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
+        added: int | None
+        if self.conn.direct:
+            records = await self.conn.fetch_direct(stmt, params)
+            added = int(records[0]["quantity"]) if records else None
+        else:
+            row = (await self.conn.execute(stmt, params)).first()
+            added = None if row is None else int(row.quantity)
+        if added is None and max_lines is not None:
+            await self._refused(identity, product_id)
+        return added
+
+    async def add_and_list(
+        self,
+        identity: CartIdentity,
+        product_id: int,
+        quantity: int,
+        maximum: int,
+        now: datetime,
+        *,
+        max_lines: int,
+    ) -> tuple[int | None, list[StoredCartItem]]:
+        if self.conn.dialect.name != "postgresql":
+            added = await self.add_quantity(
+                identity, product_id, quantity, maximum, now, max_lines=max_lines
+            )
+            return added, await self.live_items(identity)
+        user_owned = identity.user_id is not None
+        params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
+        stmt = _add_and_list_statement(user_owned)
+        if self.conn.direct:
+            rows: list[Any] = await self.conn.fetch_direct(stmt, params)
+        else:
+            rows = [r._mapping for r in await self.conn.execute(stmt, params)]
+        quantity_now = next((int(r["quantity"]) for r in rows if r["added"]), None)
+        if quantity_now is None:
+            await self._refused(identity, product_id)
+        return quantity_now, [_stored(r) for r in rows]
+
+    @staticmethod
+    def _add_params(
+        identity: CartIdentity,
+        product_id: int,
+        quantity: int,
+        maximum: int,
+        now: datetime,
+        max_lines: int | None,
+    ) -> dict[str, Any]:
+        params = _owner_params(identity)
+        params.update(product_id=product_id, quantity=quantity, now=now, maximum=maximum)
+        if max_lines is not None:
+            params["max_lines"] = max_lines
+        return params
+
+    async def _refused(self, identity: CartIdentity, product_id: int) -> None:
+        """Why a limited add wrote nothing: the line is full (return, the caller says so)
+        or the cart has no room for a new line. Only refused adds come here."""
+        has_line = (
             await self.conn.execute(
-                stmt,
-                {
-                    "user_id": identity.user_id,
-                    "session_id": None if user_owned else identity.session_id,
-                    "product_id": product_id,
-                    "quantity": quantity,
-                    "now": now,
-                    "maximum": maximum,
-                },
+                select(cart_items.c.id).where(
+                    _owned_by(cart_items, identity),
+                    cart_items.c.product_id == product_id,
+                    cart_items.c.deleted_at.is_(None),
+                )
             )
         ).first()
-        return None if row is None else int(row.quantity)
+        if has_line is None:
+            raise TooManyLines()
 
     async def set_quantity(
         self, identity: CartIdentity, product_id: int, quantity: int, now: datetime

@@ -135,8 +135,10 @@ async def add_item(data: m.AddItem) -> dict[str, Any]:
 
     quantity_too_large names the product's own maximum (at most 99).
     """
-    await services().cart.add(ensure_identity(), data.product_id, data.quantity)
-    return await _cart()
+    who = ensure_identity()
+    # The add and the cart it answers with are read in one go.
+    _, cart = await services().cart.add_and_show(who, data.product_id, data.quantity)
+    return cart_json(cart, who.user_id)
 
 
 @bp.patch("/cart/items/<product_id>")

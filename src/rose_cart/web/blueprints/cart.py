@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from quart import Blueprint, Response, flash, redirect, render_template, request
+from quart import Blueprint, Response, flash, g, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
 from rose_cart.domain.errors import CartError, PageNotFound
 from rose_cart.web.context import check_csrf, ensure_identity, identity, services
 from rose_cart.web.redirects import same_site_path
+from rose_cart.web.rendering import render_page
 
 bp = Blueprint("cart", __name__)
 
@@ -25,8 +26,9 @@ _CART_PAGE = re.compile(r"^/cart/(?:([A-Za-z0-9_.-]+)/)?$")
 
 
 async def _whole_cart(status: int = 200, **extra: Any) -> Response:
-    cart = await services().cart.cart(identity())
-    html = await render_template("cart/cart.html", cart=cart, groups=cart.groups(), **extra)
+    # The page and its header badge share one read of the cart.
+    cart, g.cart_summary = await services().cart.cart_and_summary(identity())
+    html = await render_page("cart/cart.html", cart=cart, groups=cart.groups(), **extra)
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify, render_template, request
+from quart import Blueprint, Response, jsonify, render_template, request
 
 from rose_cart.domain.errors import BadInput, CartError, SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
@@ -13,6 +14,7 @@ from rose_cart.domain.ids import positive_id
 from rose_cart.domain.signing import verify
 from rose_cart.web.bodies import read_json
 from rose_cart.web.context import identity, services
+from rose_cart.web.rendering import template
 
 bp = Blueprint("internal", __name__, url_prefix="/internal")
 
@@ -68,13 +70,22 @@ async def summary() -> Response:
     return Response(text, mimetype="application/json")
 
 
+#: cart-mini's HTML by summary text: it depends on nothing else, and carts are few.
+_CART_MINI: dict[str, str] = {}
+
+
 @bp.get("/fragments/cart-mini")
 async def cart_mini() -> str:
     """Called by every page view of every service: rendered straight from its template,
     without the page globals (session, CSRF, header badge) that full pages compute."""
-    summary = await services().cart.summary(await target_identity())
-    template = current_app.jinja_env.get_template("fragments/cart_mini.html")
-    return await template.render_async(summary=summary)
+    text = await services().cart.summary_json(await target_identity())
+    html = _CART_MINI.get(text)
+    if html is None:
+        html = template("fragments/cart_mini.html").render(summary=json.loads(text))
+        if len(_CART_MINI) >= 1000:
+            _CART_MINI.clear()
+        _CART_MINI[text] = html
+    return html
 
 
 @bp.get("/fragments/account-nav-item")
