@@ -116,7 +116,9 @@ def register_hooks(app: Quart) -> None:
         # Only full pages show the header badge; fragments are given their summary, and the
         # sandbox stands for another site.
         if "cart_summary" in g:  # the page read the cart, and its summary with it
-            summary = g.cart_summary
+            # Taken, not read: an app context can outlive the request (tests push one
+            # around several), and a summary must never be shown for a later request.
+            summary = g.pop("cart_summary")
         elif not request.path.startswith(("/sandbox/", "/internal/")):
             summary = await services().cart.summary(who)
         return {
