@@ -14,6 +14,7 @@ from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
 from rose_cart.web.contract import install_contract
 from rose_cart.web.errors import register_error_handlers
+from rose_cart.web.fastpath import FragmentFastPath
 from rose_cart.web.hooks import register_hooks
 from rose_cart.web.sessions import VerifiedCookieSessionInterface
 
@@ -72,6 +73,9 @@ def create_app(
                 sandbox = SandboxState(webhook_copies=2)
                 built.extras["sandbox"] = sandbox
             app.register_blueprint(sandbox_blueprint(sandbox), url_prefix="/sandbox/sumup")
+
+    # The summary and cart-mini's cache hits are answered before Quart's request machinery.
+    app.asgi_app = FragmentFastPath(app, app.asgi_app)  # type: ignore[method-assign,assignment]
 
     background: list[asyncio.Task[None]] = []
 

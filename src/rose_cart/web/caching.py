@@ -9,6 +9,7 @@ _NOT_PER_VISITOR = ("/static/", "/sandbox/", "/market/api/", "/api/v1/openapi.js
 #: Asked for on every page view of every service: the visitor's browser may keep them, no
 #: shared cache may, and nothing else is done for them.
 _FRAGMENTS = ("/internal/cart/summary", "/internal/fragments/")
+FRAGMENT_CACHE_CONTROL = "private"
 
 
 def per_visitor_caching(response: Response) -> None:
@@ -21,7 +22,7 @@ def per_visitor_caching(response: Response) -> None:
     if path.startswith(_NOT_PER_VISITOR):
         return
     if path.startswith(_FRAGMENTS):
-        response.headers["Cache-Control"] = "private"
+        response.headers["Cache-Control"] = FRAGMENT_CACHE_CONTROL
     else:
         response.headers["Cache-Control"] = "private, no-store"
     response.vary.add("Cookie")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 from quart import current_app, request, session
 
@@ -20,8 +21,13 @@ def services() -> Services:
 
 def identity() -> CartIdentity:
     """Who is asking: the logged-in user and/or the anonymous cart session."""
-    uid = session.get("uid")
-    sid = session.get("sid")
+    return identity_of(session)
+
+
+def identity_of(data: Mapping[str, Any]) -> CartIdentity:
+    """The identity a session's contents name."""
+    uid = data.get("uid")
+    sid = data.get("sid")
     return CartIdentity(
         user_id=int(uid) if uid is not None else None, session_id=str(sid) if sid else None
     )

@@ -27,6 +27,17 @@ BOOKINGS_RETRY_SECONDS = 60
 access_log = logging.getLogger("rose_cart.access")
 #: A webhook's address carries its secret token: the log shows the order, never the token.
 _WEBHOOK_PATH = re.compile(r"^(/checkout/webhook/[^/]+/)[^/]+")
+#: Sent with every answer (``setdefault``: a view may say otherwise).
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'",
+    ),
+)
 #: Times are shown to people in the co-op's own time zone, named (GMT or BST).
 DISPLAY_ZONE = "Europe/London"
 
@@ -145,14 +156,8 @@ def register_hooks(app: Quart) -> None:
     @app.after_request
     async def security_headers(response: Response) -> Response:
         per_visitor_caching(response)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; frame-ancestors 'none'",
-        )
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         return response
 
 

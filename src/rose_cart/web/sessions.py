@@ -43,10 +43,10 @@ class VerifiedCookieSessionInterface(SecureCookieSessionInterface):
         cookie = request.cookies.get(self.get_cookie_name(app))
         if cookie is None:
             return self.session_class()
+        known = self.remembered(app, cookie)
+        if known is not None:
+            return self.session_class(known)
         max_age = int(app.permanent_session_lifetime.total_seconds())
-        known = self._verified.get(cookie)
-        if known is not None and 0 <= int(time.time()) - known[0] <= max_age:
-            return self.session_class(known[1])
         try:
             data, signed_at = signer.loads(cookie, max_age=max_age, return_timestamp=True)
         except BadSignature:
@@ -56,3 +56,13 @@ class VerifiedCookieSessionInterface(SecureCookieSessionInterface):
                 self._verified.clear()
             self._verified[cookie] = (int(signed_at.timestamp()), dict(data))
         return self.session_class(data)
+
+    def remembered(self, app: Quart, cookie: str) -> dict[str, Any] | None:
+        """The contents of a cookie verified before, with the current keys and still within
+        its lifetime; None when it must be verified (again). Read only: the dict is shared."""
+        self.get_signing_serializer(app)  # forgets every cookie when the keys changed
+        known = self._verified.get(cookie)
+        if known is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        return known[1] if 0 <= int(time.time()) - known[0] <= max_age else None

@@ -74,6 +74,11 @@ async def summary() -> Response:
 _CART_MINI: dict[str, str] = {}
 
 
+def rendered_cart_mini(summary_text: str) -> str | None:
+    """cart-mini's HTML for this summary, if it has been rendered already."""
+    return _CART_MINI.get(summary_text)
+
+
 @bp.get("/fragments/cart-mini")
 async def cart_mini() -> str:
     """Called by every page view of every service: rendered straight from its template,
