@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,7 @@ from quart.typing import TestClientProtocol
 from rose_cart.app import create_app
 from rose_cart.bootstrap import Overrides
 from rose_cart.config import Settings
+from rose_cart.domain.signing import sign
 from rose_cart.ports import CalendarService
 from rose_cart.standalone.siblings import (
     EmptyCalendar,
@@ -42,6 +45,24 @@ class Web:
         async with self.client.session_transaction() as session:
             session["csrf"] = TOKEN
         return await self.client.post(path, form={"csrf_token": TOKEN, **fields})
+
+    async def cart_changed(self, **who: Any) -> None:
+        """What the events service does once it has changed a visitor's pending bookings or
+        tickets itself: the signed ``cart-changed`` call, with ``user_id`` or ``session_id``."""
+        path, body = "/internal/actions/cart-changed", json.dumps(who).encode()
+        settings: Settings = self.app.config["ROSE_SETTINGS"]
+        ts = int(time.time())
+        signature = sign(settings.internal_secret, "POST", path, ts, body)
+        response = await self.app.test_client().post(
+            path,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Rose-Timestamp": str(ts),
+                "X-Rose-Signature": signature,
+            },
+        )
+        assert response.status_code == 200
 
     async def cart(self) -> dict[str, Any]:
         response = await self.client.get("/api/v1/cart")

@@ -35,6 +35,7 @@ async def alice_with_tickets(web: Web, events: FakeCalendar) -> int:
     events.add_ticket_type(4, 50, "Harvest supper", "Child", "5.00", page_id=103)
     events.hold_tickets(uid, 3, 2)
     events.hold_tickets(uid, 4, 1)
+    await web.cart_changed(user_id=uid)
     return uid
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -33,6 +34,7 @@ from rose_cart.domain.ids import positive_id
 from rose_cart.domain.money import Money
 from rose_cart.ports import (
     Cache,
+    CalendarEntry,
     CalendarService,
     Clock,
     Product,
@@ -40,7 +42,8 @@ from rose_cart.ports import (
     Ticket,
     UnitOfWorkFactory,
 )
-from rose_cart.services.catalog import Catalog
+from rose_cart.services.calendar_snapshot import dump_pending, load_pending
+from rose_cart.services.catalog import Catalog, LocalMemo
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,20 @@ def summary_version_key(identity: CartIdentity) -> str:
     return f"cart-summary-version:{identity.owner().key}"
 
 
+def pending_key(identity: CartIdentity) -> str:
+    return f"cart-pending:{identity.owner().key}"
+
+
+def pending_version_key(identity: CartIdentity) -> str:
+    return f"cart-pending-version:{identity.owner().key}"
+
+
+#: A cache entry read under its version: the current version, and the entry's text when it
+#: was stored under that version (None: read afresh, then store under that version).
+Versioned = tuple[str, str | None]
+Pending = tuple[list[CalendarEntry], list[Ticket]]
+
+
 def _new_version() -> str:
     # Random rather than counted: a counter whose key is evicted or expires starts again,
     # and could come back to the number that a late writer still holds.
@@ -131,6 +148,8 @@ class CartService:
         # A version outlives the summaries stored under it (else they go unread before
         # their time), and still goes away for visitors who have gone.
         self.summary_version_ttl = max(2 * summary_ttl_seconds, 3600)
+        # Cached text -> the entries and tickets it holds: parsed once per process.
+        self._parsed_pending = LocalMemo(max(summary_ttl_seconds, 1), max_entries=5_000)
 
     # ----------------------------------------------------------------- changes
 
@@ -148,7 +167,7 @@ class CartService:
             )
         if new_quantity is None:
             raise self._line_full(product, maximum)
-        await self.forget_summary(owner)
+        await self.forget_summary(owner, calendar=False)
         return CartChange(pid, product.title, new_quantity)
 
     async def add_and_show(
@@ -164,8 +183,12 @@ class CartService:
             )
         if new_quantity is None:
             raise self._line_full(product, maximum)
-        await self.forget_summary(owner)
-        cart = await self._cart_of(owner, stored)
+        # The pending bookings' version is not the one this change replaces: both go to the
+        # cache in one write.
+        _, pending = await asyncio.gather(
+            self.forget_summary(owner, calendar=False), self._read_pending_version(owner)
+        )
+        cart = await self._cart_of(owner, stored, pending=pending)
         return CartChange(pid, product.title, new_quantity), cart
 
     async def _addable(
@@ -221,7 +244,7 @@ class CartService:
             changed = await tx.carts.set_quantity(owner, pid, qty, self.clock.now())
         if not changed:
             raise ProductNotFound("That product is not in your cart.")
-        await self.forget_summary(owner)
+        await self.forget_summary(owner, calendar=False)
         return CartChange(pid, title, qty)
 
     async def remove(self, identity: CartIdentity, product_id: object) -> CartChange:
@@ -358,15 +381,19 @@ class CartService:
             for pid in product_ids
         }
 
-    async def forget_summary(self, *identities: CartIdentity) -> None:
-        """Make every summary cached so far for these identities unreadable; call it after
-        the change has committed. A read still in flight stores its summary under the old
-        version, which nobody reads."""
+    async def forget_summary(self, *identities: CartIdentity, calendar: bool = True) -> None:
+        """Make every summary cached so far for these identities unreadable, and (unless
+        ``calendar`` is off: a change of product lines only) what the cart keeps of their
+        pending bookings and tickets; call it after the change has committed. A read still in
+        flight stores what it read under the old version, which nobody reads."""
+        versions: dict[str, str] = {}
         for identity in identities:
             if identity.owner().is_known:
-                await self.cache.set(
-                    summary_version_key(identity), _new_version(), self.summary_version_ttl
-                )
+                versions[summary_version_key(identity)] = _new_version()
+                if calendar:
+                    versions[pending_version_key(identity)] = _new_version()
+        if versions:
+            await self.cache.set_many(versions, self.summary_version_ttl)
 
     # ----------------------------------------------------------------- reading
 
@@ -376,15 +403,30 @@ class CartService:
         owner = identity.owner()
         if not owner.is_known:
             return Cart()
+        if fresh_prices:
+            return await self._cart_of(owner, await self._stored(owner), fresh_prices=True)
+        # The pending bookings' version need only be read before the events service is.
+        stored, pending = await asyncio.gather(
+            self._stored(owner), self._read_pending_version(owner)
+        )
+        return await self._cart_of(owner, stored, pending=pending)
+
+    async def _stored(self, owner: CartIdentity) -> list[StoredCartItem]:
         async with self.uow(one_statement=True) as tx:  # one SELECT: no transaction needed
-            stored = await tx.carts.live_items(owner)
-        return await self._cart_of(owner, stored, fresh_prices=fresh_prices)
+            return await tx.carts.live_items(owner)
 
     async def _cart_of(
-        self, owner: CartIdentity, stored: list[StoredCartItem], *, fresh_prices: bool = False
+        self,
+        owner: CartIdentity,
+        stored: list[StoredCartItem],
+        *,
+        fresh_prices: bool = False,
+        pending: Versioned | None = None,
     ) -> Cart:
         """The cart made of these stored lines, with the products' current prices and the
-        owner's bookings and tickets."""
+        owner's bookings and tickets: those kept under ``pending`` (the cache's version of
+        them, read before this) while it is current, else the events service's.
+        ``fresh_prices`` asks the market and the events service themselves."""
         lines: list[CartLine] = []
         if stored:
             products = await self.catalog.products(
@@ -411,12 +453,49 @@ class CartService:
                         line_id=item.id,
                     )
                 )
-        lines.extend(await self._calendar_lines(owner))
+        if fresh_prices or pending is None:
+            entries, tickets = await self._ask_pending(owner)
+        else:
+            entries, tickets = await self._pending(owner, pending)
+        lines.extend(await self._calendar_lines(entries, tickets))
         return Cart(tuple(lines))
 
-    async def _calendar_lines(self, owner: CartIdentity) -> list[CartLine]:
+    async def _ask_pending(self, owner: CartIdentity) -> Pending:
         entries = await self.calendar.pending_entries(owner)
         tickets = await self.calendar.pending_tickets(owner.user_id) if owner.user_id else []
+        return entries, tickets
+
+    async def _read_pending_version(self, owner: CartIdentity) -> Versioned:
+        return (await self._read_versioned((pending_version_key(owner), pending_key(owner))))[0]
+
+    async def _pending(self, owner: CartIdentity, versioned: Versioned) -> Pending:
+        """The owner's pending bookings and tickets: as kept, when they were kept under the
+        current version; else asked of the events service and kept under that version.
+
+        The events service tells the cart when it changes them (``cart-changed``), and the
+        cart's own changes of them (removals, claims, releases, adoption) replace the
+        version once done, so what is kept is never served after a change."""
+        version, text = versioned
+        if text is not None:
+            loaded: Pending | None = self._parsed_pending.get(text)
+            if loaded is None:
+                try:
+                    loaded = load_pending(text)
+                except (ValueError, KeyError, TypeError):
+                    loaded = None  # not ours to read (another release's): ask again
+                else:
+                    self._parsed_pending.put(text, loaded)
+            if loaded is not None:
+                return loaded
+        entries, tickets = await self._ask_pending(owner)
+        await self.cache.set(
+            pending_key(owner), f"{version} {dump_pending(entries, tickets)}", self.summary_ttl
+        )
+        return entries, tickets
+
+    async def _calendar_lines(
+        self, entries: list[CalendarEntry], tickets: list[Ticket]
+    ) -> list[CartLine]:
         page_ids = sorted(
             {
                 c
@@ -488,28 +567,45 @@ class CartService:
         owner = identity.owner()
         if not owner.is_known:
             return Cart(), json.loads(_EMPTY_SUMMARY)
-        version, text = await self._cached_summary(owner)
-        cart = await self.cart(owner)
+        # Both versions are read before the cart is, in one round trip.
+        (version, text), pending = await self._read_versioned(
+            (summary_version_key(owner), summary_key(owner)),
+            (pending_version_key(owner), pending_key(owner)),
+        )
+        cart = await self._cart_of(owner, await self._stored(owner), pending=pending)
         if text is None:
             text = await self._store_summary(owner, version, cart)
         loaded: dict[str, object] = json.loads(text)
         return cart, loaded
 
-    async def _cached_summary(self, owner: CartIdentity) -> tuple[str, str | None]:
+    async def _cached_summary(self, owner: CartIdentity) -> Versioned:
         """The owner's current summary version and, when it is still valid, the cached
         summary text (None: read the cart, then ``_store_summary`` under that version)."""
-        version_key, key = summary_version_key(owner), summary_key(owner)
-        version, cached = await self.cache.get_many([version_key, key])
-        if version is not None and cached is not None:
-            tag, _, text = cached.partition(" ")
-            if tag == version:
-                return version, text
-        if version is None:
-            # First read, or the version was evicted: start one before reading the cart, so
-            # that a change committed after this read replaces it.
-            version = _new_version()
-            await self.cache.set(version_key, version, self.summary_version_ttl)
-        return version, None
+        return (await self._read_versioned((summary_version_key(owner), summary_key(owner))))[0]
+
+    async def _read_versioned(self, *pairs: tuple[str, str]) -> list[Versioned]:
+        """For each (version key, key): the current version and, when the entry was stored
+        under it, the entry's text (the version is stored with the entry, before a space).
+        One cache round trip for all of them."""
+        values = await self.cache.get_many([key for pair in pairs for key in pair])
+        read: list[Versioned] = []
+        started: dict[str, str] = {}
+        for n, (version_key, _) in enumerate(pairs):
+            version, cached = values[2 * n], values[2 * n + 1]
+            if version is not None and cached is not None:
+                tag, _, text = cached.partition(" ")
+                if tag == version:
+                    read.append((version, text))
+                    continue
+            if version is None:
+                # First read, or the version was evicted: start one before reading, so that
+                # a change committed after this read replaces it.
+                version = _new_version()
+                started[version_key] = version
+            read.append((version, None))
+        if started:
+            await self.cache.set_many(started, self.summary_version_ttl)
+        return read
 
     async def _store_summary(self, owner: CartIdentity, version: str, cart: Cart) -> str:
         """Cache the summary of a cart read after ``version`` was current; served only while

@@ -293,6 +293,14 @@ class CheckoutService:
         cart keeps every line."""
         owner = owner_of(order)
         try:
+            await self._claim_or_cancel(order, owner)
+        finally:
+            # Claimed bookings and tickets leave the cart (released ones come back): what
+            # the cart kept of them, and its summary, go once the events service is done.
+            await self.cart.forget_summary(owner)
+
+    async def _claim_or_cancel(self, order: Order, owner: CartIdentity) -> None:
+        try:
             await self.calendar.claim_entries_for_order(order.id, owner, order.page_id)
             if order.user_id is not None:
                 await self.calendar.claim_tickets_for_order(order.id, order.user_id, order.page_id)

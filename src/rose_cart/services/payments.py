@@ -600,9 +600,14 @@ class PaymentService:
         while this runs, and its reclaim may run on another relay meanwhile: a revived order
         is not released, and one revived while the release was under way takes its claims
         again, so the release never has the last word."""
-        if (await self.get(order_id)).status not in ENDED:
+        order = await self.get(order_id)
+        if order.status not in ENDED:
             return
-        await self.calendar.release_for_order(order_id)
+        try:
+            await self.calendar.release_for_order(order_id)
+        finally:
+            # Released bookings and tickets are back in the cart.
+            await self.cart.forget_summary(owner_of(order))
         if (await self.get(order_id)).status not in ENDED:
             await self._reclaim(order_id)
 
@@ -620,6 +625,9 @@ class PaymentService:
             await self.transact(order.id, lambda o: o.claims_lost(self.clock.now()))
             log.warning("order %s paid late, but its claims are gone: flagged", order.id)
             return
+        finally:
+            # Taken again, they leave the cart (and a failed claim may have moved some).
+            await self.cart.forget_summary(owner)
         await self.calendar.confirm_entries_for_order(order.id)
         await self.calendar.confirm_tickets_for_order(order.id)
 

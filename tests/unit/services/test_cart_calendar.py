@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from rose_cart.domain.errors import (
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import Money
 from rose_cart.ports import Post
+from rose_cart.services.cart import pending_key
 from tests.fakes import FakeBlog
 from tests.unit.services.conftest import Harness
 
@@ -249,3 +251,89 @@ async def test_the_cart_asks_the_siblings_the_same_number_of_times_whatever_its_
     large = await sibling_calls()
     assert small == large == (1, 1, 1)
     assert (await harness.services.cart.cart(ALICE)).count == 7 + 14
+
+
+# ------------------------------------------------------- what the cart keeps of them
+
+
+async def test_the_cart_asks_the_events_service_again_only_after_a_change(
+    harness: Harness,
+) -> None:
+    calendar, cart = harness.calendar, harness.services.cart
+    calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    await cart.cart(ALICE)
+    asked = calendar.reads["pending_entries"]
+    await cart.cart(ALICE)
+    await cart.add(ALICE, 1, 2)  # products change; the bookings did not
+    after_add = await cart.cart(ALICE)
+    assert calendar.reads["pending_entries"] == asked
+    assert [(line.kind, line.quantity) for line in after_add.lines] == [
+        ("product", 2),
+        ("booking", 1),
+    ]
+    # The events service books another and says so (its ``cart-changed`` call).
+    calendar.book(ALICE, 41, "Pastry morning", "15.00", page_id=101)
+    await cart.forget_summary(ALICE)
+    after_booking = await cart.cart(ALICE)
+    assert calendar.reads["pending_entries"] == asked + 1
+    assert [line.entry_id for line in after_booking.lines if line.kind == "booking"] == [40, 41]
+    assert (await cart.summary(ALICE))["calendar_count"] == 2
+
+
+async def test_a_read_overtaken_by_a_booking_change_never_hides_it_afterwards(
+    harness: Harness,
+) -> None:
+    """The events service changes the bookings while the cart is reading them: what that
+    read keeps is never served once the change has been announced."""
+    calendar, cart = harness.calendar, harness.services.cart
+    ask = calendar.pending_entries
+
+    async def overtaken(identity: CartIdentity) -> list[Any]:
+        read = await ask(identity)  # the answer as it was...
+        calendar.book(ALICE, 41, "Pastry morning", "15.00", page_id=101)
+        await cart.forget_summary(ALICE)  # ...then a change, announced before it is kept
+        return read
+
+    calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    calendar.pending_entries = overtaken  # type: ignore[method-assign]
+    first = await cart.cart(ALICE)
+    calendar.pending_entries = ask  # type: ignore[method-assign]
+    assert [line.entry_id for line in first.lines] == [40]
+    later = await cart.cart(ALICE)
+    assert [line.entry_id for line in later.lines] == [40, 41]
+
+
+async def test_claimed_bookings_leave_the_cart_at_once_and_come_back_when_the_order_ends(
+    harness: Harness,
+) -> None:
+    calendar, cart = harness.calendar, harness.services.cart
+    await cart.add(ALICE, 1, 1)
+    calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    supper(harness)
+    calendar.hold_tickets(7, 3, 2)
+    assert (await cart.cart(ALICE)).count == 4  # and the cart keeps what it read
+    assert (await cart.summary(ALICE))["count"] == 4
+
+    result = await harness.services.checkout.checkout(ALICE, "bakery")
+    assert [line.kind for line in (await cart.cart(ALICE)).lines] == ["product"]
+    assert (await cart.summary(ALICE))["calendar_count"] == 0
+
+    await harness.services.payments.end(result.order.id, "changed_mind")
+    await harness.relay()  # the release command gives them back
+    assert calendar.count("release", result.order.id) == 1
+    kinds = [line.kind for line in (await cart.cart(ALICE)).lines]
+    assert kinds == ["product", "booking", "ticket"]
+    assert (await cart.summary(ALICE))["count"] == 4
+
+
+async def test_what_the_cart_kept_in_an_older_form_is_asked_for_again(harness: Harness) -> None:
+    calendar, cart = harness.calendar, harness.services.cart
+    calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    await cart.cart(ALICE)
+    key = pending_key(ALICE)
+    version, _, _ = harness.cache.data[key].partition(" ")
+    harness.cache.data[key] = version + ' {"bookings": []}'  # what another release kept
+    asked = calendar.reads["pending_entries"]
+    again = await cart.cart(ALICE)
+    assert [line.entry_id for line in again.lines] == [40]
+    assert calendar.reads["pending_entries"] == asked + 1
