@@ -46,6 +46,11 @@ class CartLine:
     available: bool = True
     #: The stored cart line this came from (products only), so an order can name it.
     line_id: int | None = None
+    # Worked out once: totals, subtotals, the page and the JSON all ask for it.
+    _line_total: Money = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_line_total", self.unit_price.times(self.quantity))
 
     @property
     def currency(self) -> str:
@@ -53,7 +58,7 @@ class CartLine:
 
     @property
     def line_total(self) -> Money:
-        return self.unit_price.times(self.quantity)
+        return self._line_total
 
 
 @dataclass(frozen=True, slots=True)

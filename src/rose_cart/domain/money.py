@@ -44,6 +44,19 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
+#: Currency code -> the quantum of its minor unit (Decimal("0.01")), worked out once.
+_QUANTA: dict[str, Decimal] = {}
+
+
+def _quantum(currency: str) -> Decimal:
+    found = _QUANTA.get(currency)
+    if found is None:
+        found = Decimal(1).scaleb(-minor_units(currency))
+        if len(_QUANTA) < 1000:  # codes come from data: keep the table bounded
+            _QUANTA[currency] = found
+    return found
+
+
 def normalise_currency(currency: str) -> str:
     code = (currency or "").strip().upper()
     if len(code) != 3 or not code.isalpha():
@@ -59,8 +72,7 @@ def quantize(amount: Decimal | int | str, currency: str) -> Decimal:
         raise MoneyError(f"not an amount: {amount!r}") from exc
     if not value.is_finite():
         raise MoneyError(f"not an amount: {amount!r}")
-    exponent = Decimal(1).scaleb(-minor_units(currency))
-    return value.quantize(exponent, rounding=ROUND_HALF_UP)
+    return value.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +91,26 @@ class Money:
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 
+    @classmethod
+    def _exact(cls, amount: Decimal, currency: str) -> Money:
+        """Money from an amount already at ``currency``'s minor unit and a normalised code
+        (sums, differences and whole multiples of Money are): nothing to check or round."""
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount)
+        object.__setattr__(money, "currency", currency)
+        return money
+
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money._exact(self.amount + other.amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money._exact(self.amount - other.amount, self.currency)
 
     def times(self, quantity: int) -> Money:
+        if type(quantity) is int:
+            return Money._exact(self.amount * quantity, self.currency)
         return Money(self.amount * quantity, self.currency)
 
     def to_minor(self) -> int:
