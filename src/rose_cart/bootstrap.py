@@ -70,7 +70,9 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     settings.check()
     o = overrides or Overrides()
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    uow: UnitOfWorkFactory = SqlUnitOfWorkFactory(engine)
+    # Half the pool is kept for single statements (adds, cart reads), half for transactions.
+    sql_uow = SqlUnitOfWorkFactory(engine, hot_connections=settings.db_pool_size // 2)
+    uow: UnitOfWorkFactory = sql_uow
     if o.wrap_uow is not None:
         uow = o.wrap_uow(uow)
     clock = o.clock or SystemClock()
@@ -151,6 +153,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
     admin = AdminService(uow, orders, payments, relay, settings.admins)
     extras.setdefault("provider", provider)
     closers.append(engine.dispose)
+    closers.append(sql_uow.aclose)  # closers run last first: these before the engine goes
     return Services(
         cart=cart,
         catalog=catalog,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +19,8 @@ from rose_cart.adapters.db.repositories import (
     SqlPageConfigRepository,
 )
 
+log = logging.getLogger(__name__)
+
 
 class SqlConnection:
     """One transaction's connection, whose statements are never cancelled half-way.
@@ -28,12 +32,14 @@ class SqlConnection:
     the transaction's end waits for that statement before it rolls back.
     """
 
-    def __init__(self, conn: AsyncConnection, *, autocommit: bool = False) -> None:
+    def __init__(
+        self, conn: AsyncConnection, *, autocommit: bool = False, driver: Any = None
+    ) -> None:
         self._conn = conn
         self._inflight: asyncio.Task[Any] | None = None
         #: PostgreSQL outside a transaction: a statement may go straight to the driver.
         self.direct = autocommit and conn.dialect.name == "postgresql"
-        self._driver: Any = None
+        self._driver: Any = driver
 
     @property
     def dialect(self) -> Dialect:
@@ -92,12 +98,119 @@ def _compiled(statement: Any, dialect: Dialect) -> tuple[str, list[str], dict[st
     return found
 
 
+class _Held:
+    """A connection the hot set holds, and what it knows of it."""
+
+    __slots__ = ("conn", "driver", "returned_at")
+
+    def __init__(self, conn: AsyncConnection, driver: Any) -> None:
+        self.conn = conn
+        self.driver = driver
+        self.returned_at = time.monotonic()
+
+
+class HotConnections:
+    """PostgreSQL connections in autocommit, kept out of the pool for single statements.
+
+    An add to the cart or a read of it is one statement; taking a connection from the pool
+    and giving it back costs more than the statement itself (the pool's bookkeeping, its
+    events, switching the connection to autocommit and back). These connections are taken
+    from the same fixed pool once and kept, so the number of database sessions does not
+    change; a statement waits for one of them as a transaction waits for the pool.
+
+    A connection idle for ``ping_after`` seconds is pinged before it is used again. One that
+    fails (the server restarted, the session was ended) is given back to the pool to be
+    thrown away, and so is every idle one, as they are likely gone too.
+    """
+
+    def __init__(self, engine: AsyncEngine, size: int, ping_after: float) -> None:
+        self._engine = engine
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[_Held] = []
+        self._ping_after = ping_after
+        self._closed = False
+
+    async def acquire(self) -> _Held:
+        await self._slots.acquire()
+        if self._idle and time.monotonic() - self._idle[-1].returned_at < self._ping_after:
+            return self._idle.pop()  # the steady case: nothing to wait for
+        # A ping or a new connection: a request cancelled meanwhile must not take the
+        # connection with it, so that work runs on and keeps what it got.
+        task = asyncio.ensure_future(self._take())
+        try:
+            return await asyncio.shield(task)
+        except BaseException:
+            self._slots.release()
+            task.add_done_callback(self._keep_unwanted)
+            raise
+
+    async def _take(self) -> _Held:
+        while self._idle:
+            held = self._idle.pop()
+            if time.monotonic() - held.returned_at < self._ping_after or await self._alive(held):
+                return held
+            await self._drop_idle()
+        conn = await self._engine.connect()
+        try:
+            raw = await conn.get_raw_connection()
+        except BaseException:
+            await conn.close()
+            raise
+        return _Held(conn, raw.driver_connection)
+
+    def _keep_unwanted(self, task: asyncio.Task[_Held]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        held = task.result()
+        held.returned_at = time.monotonic()
+        self._idle.append(held)
+
+    async def release(self, held: _Held) -> None:
+        """Give a connection back once its statement is over (settled)."""
+        try:
+            if held.conn.invalidated or self._closed:
+                await held.conn.close()
+                if not self._closed:
+                    await self._drop_idle()
+                return
+            if held.conn.in_transaction():
+                await held.conn.commit()  # SQLAlchemy's own bookkeeping; nothing is open
+            held.returned_at = time.monotonic()
+            self._idle.append(held)
+        finally:
+            self._slots.release()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._drop_idle()
+
+    async def _alive(self, held: _Held) -> bool:
+        try:
+            await held.driver.fetchval("SELECT 1")
+        except Exception as exc:
+            log.info("a kept database connection was gone (%s); opening another", exc)
+            await held.conn.invalidate()
+            await held.conn.close()
+            return False
+        return True
+
+    async def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for held in idle:
+            try:
+                await held.conn.invalidate()
+                await held.conn.close()
+            except Exception:  # already gone: the pool forgets it all the same
+                log.debug("closing a kept connection failed", exc_info=True)
+
+
 class SqlUnitOfWork:
     """Commits on a clean exit, rolls back on an exception.
 
     ``one_statement``: the work is a single statement, which the database makes atomic by
-    itself; it runs without BEGIN and COMMIT (on PostgreSQL that saves two round trips).
-    A read that follows it, for an error message, sees the statement committed.
+    itself; it runs without BEGIN and COMMIT (on PostgreSQL that saves two round trips,
+    and the statement runs on one of the ``hot`` connections). A read that follows it, for
+    an error message, sees the statement committed.
     """
 
     carts: SqlCartRepository
@@ -106,14 +219,26 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
 
     def __init__(
-        self, engine: AsyncEngine, lock: asyncio.Lock | None, *, one_statement: bool = False
+        self,
+        engine: AsyncEngine,
+        lock: asyncio.Lock | None,
+        *,
+        one_statement: bool = False,
+        hot: HotConnections | None = None,
     ) -> None:
         self._engine = engine
         self._lock = lock
         self._conn: AsyncConnection | None = None
         self._one_statement = one_statement
+        self._hot = hot
+        self._held: _Held | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        if self._hot is not None:
+            self._held = await self._hot.acquire()
+            self._conn = self._held.conn
+            self._statements = SqlConnection(self._conn, autocommit=True, driver=self._held.driver)
+            return self._with_repositories()
         if self._lock is not None:
             await self._lock.acquire()
         try:
@@ -127,6 +252,9 @@ class SqlUnitOfWork:
                 self._lock.release()
             raise
         self._statements = SqlConnection(self._conn, autocommit=self._one_statement)
+        return self._with_repositories()
+
+    def _with_repositories(self) -> SqlUnitOfWork:
         self.carts = SqlCartRepository(self._statements)
         self.orders = SqlOrderRepository(self._statements)
         self.page_configs = SqlPageConfigRepository(self._statements)
@@ -146,6 +274,13 @@ class SqlUnitOfWork:
     async def _finish(self, *, commit: bool) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None
+        held, self._held = self._held, None
+        if held is not None and self._hot is not None:
+            try:
+                await self._statements.settle()
+            finally:
+                await self._hot.release(held)
+            return
         try:
             try:
                 await self._statements.settle()
@@ -162,21 +297,35 @@ class SqlUnitOfWork:
 
 class SqlUnitOfWorkFactory:
     """Makes units of work. On SQLite (one standalone process) transactions are taken one
-    at a time, because SQLite has a single writer and would otherwise answer 'locked'."""
+    at a time, because SQLite has a single writer and would otherwise answer 'locked'.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    On PostgreSQL, single statements run in autocommit (no BEGIN/COMMIT round trips) on
+    ``hot_connections`` of the pool's connections, kept for them (see ``HotConnections``);
+    transactions share the rest. SQLite's driver opens and commits its own transaction
+    around a lone write, and switching its mode would cost two trips to its thread.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, *, hot_connections: int = 0, ping_after: float = 10.0
+    ) -> None:
         self.engine = engine
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        # PostgreSQL's single statements run in autocommit (no BEGIN/COMMIT round trips);
-        # it shares the pool. SQLite's driver opens and commits its own transaction around
-        # a lone write, and switching its mode would cost two trips to its thread.
+        postgres = engine.dialect.name == "postgresql"
         self._autocommit = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else engine
+            engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
+        )
+        self._hot = (
+            HotConnections(self._autocommit, hot_connections, ping_after)
+            if postgres and hot_connections > 0
+            else None
         )
 
     def __call__(self, *, one_statement: bool = False) -> SqlUnitOfWork:
         if one_statement:
-            return SqlUnitOfWork(self._autocommit, self._lock, one_statement=True)
+            return SqlUnitOfWork(self._autocommit, self._lock, one_statement=True, hot=self._hot)
         return SqlUnitOfWork(self.engine, self._lock)
+
+    async def aclose(self) -> None:
+        """Give the kept connections back to the pool (before the engine is disposed)."""
+        if self._hot is not None:
+            await self._hot.aclose()

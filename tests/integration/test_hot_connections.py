@@ -1,0 +1,163 @@
+"""Single statements on PostgreSQL run on connections kept for them: no new sessions, never
+two statements on one connection at once, and a connection the server ended is replaced
+rather than handed to a visitor."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rose_cart.adapters.db.engine import make_engine, open_pool
+from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
+from rose_cart.domain.identity import CartIdentity
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(postgres_url, pool_size=6)
+    await open_pool(engine)
+    yield engine
+    await asyncio.wait_for(engine.dispose(), 30)
+
+
+def kept(engine: AsyncEngine, ping_after: float = 10.0) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(engine, hot_connections=3, ping_after=ping_after)
+
+
+async def backend_pid(uow: SqlUnitOfWorkFactory) -> int:
+    async with uow(one_statement=True) as tx:
+        return int((await tx._statements.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def sessions(engine: AsyncEngine) -> int:
+    """Backends on this database (the pool's, opened before)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
+        return int(found.scalar_one()) + 1  # and this one
+
+
+async def end_backends(url: str, pids: set[int]) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        for pid in pids:
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await conn.close()
+
+
+async def test_many_adds_at_once_share_the_kept_connections_and_open_no_session(
+    engine: AsyncEngine,
+) -> None:
+    uow = kept(engine)
+    before = await sessions(engine)
+
+    async def add(n: int) -> int | None:
+        who = CartIdentity(session_id=f"visitor-{n % 10}")
+        async with uow(one_statement=True) as tx:
+            return await tx.carts.add_quantity(who, 1 + n % 3, 1, 99, NOW, max_lines=100)
+
+    added = await asyncio.gather(*(add(n) for n in range(120)))
+    assert all(q is not None for q in added)
+    pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(30))))
+    assert len(pids) <= 3
+    async with uow(one_statement=True) as tx:
+        lines = await tx.carts.live_items(CartIdentity(session_id="visitor-0"))
+    # Visitor 0 was sent adds 0, 10, 20, ...: products 1, 2, 3 in turn, four of each.
+    assert sorted((line.product_id, line.quantity) for line in lines) == [(1, 4), (2, 4), (3, 4)]
+    assert await sessions(engine) == before
+    await uow.aclose()
+
+
+async def test_a_kept_connection_the_server_ended_is_replaced_before_it_is_used(
+    engine: AsyncEngine, postgres_url: str
+) -> None:
+    uow = kept(engine, ping_after=0.0)  # every connection is checked before use
+    pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(6))))
+    await end_backends(postgres_url, pids)  # say the database restarted meanwhile
+    who = CartIdentity(session_id="after-restart")
+    async with uow(one_statement=True) as tx:
+        assert await tx.carts.add_quantity(who, 7, 2, 99, NOW) == 2
+    assert await backend_pid(uow) not in pids
+    await uow.aclose()
+
+
+async def test_a_connection_that_died_in_use_fails_one_statement_and_no_other(
+    engine: AsyncEngine, postgres_url: str
+) -> None:
+    uow = kept(engine, ping_after=3600.0)  # in steady use: never pinged
+    pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(6))))
+    await end_backends(postgres_url, pids)
+    who = CartIdentity(session_id="unlucky")
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error, whichever it is
+        async with uow(one_statement=True) as tx:
+            await tx.carts.live_items(who)
+    # The dead connection and every idle one kept with it are given up: the next visitors
+    # are served.
+    for n in range(4):
+        async with uow(one_statement=True) as tx:
+            assert await tx.carts.add_quantity(who, 1 + n, 1, 99, NOW) == 1
+    await uow.aclose()
+
+
+async def test_a_cancelled_statement_keeps_its_connection_until_it_is_over(
+    engine: AsyncEngine,
+) -> None:
+    uow = SqlUnitOfWorkFactory(engine, hot_connections=1)
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with uow(one_statement=True) as tx:
+            started.set()
+            await tx._statements.execute(text("SELECT pg_sleep(0.3)"))
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()  # the visitor went away mid-statement
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The one kept connection is still busy with that statement: the next one waits for it
+    # and then runs, rather than meeting a connection in the middle of something else.
+    who = CartIdentity(session_id="next")
+    async with uow(one_statement=True) as tx:
+        assert await asyncio.wait_for(tx.carts.add_quantity(who, 5, 3, 99, NOW), 10) == 3
+    await uow.aclose()
+
+
+async def test_a_visitor_gone_while_waiting_for_a_connection_takes_none_with_them(
+    engine: AsyncEngine,
+) -> None:
+    uow = SqlUnitOfWorkFactory(engine, hot_connections=2, ping_after=0.0)
+    waiters = [asyncio.create_task(backend_pid(uow)) for _ in range(20)]
+    await asyncio.sleep(0)  # they all start waiting, and pinging, at once
+    for task in waiters[::2]:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    # Both kept connections are free again: two statements can hold them at once.
+    gate = asyncio.Event()
+
+    async def hold() -> int:
+        async with uow(one_statement=True) as tx:
+            await gate.wait()
+            return int((await tx._statements.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    holders = [asyncio.create_task(hold()) for _ in range(2)]
+    await asyncio.sleep(0.2)
+    gate.set()
+    assert len(set(await asyncio.wait_for(asyncio.gather(*holders), 10))) == 2
+    await uow.aclose()
