@@ -16,6 +16,7 @@ from rose_cart.web.contract import install_contract
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.fastpath import FragmentFastPath
 from rose_cart.web.hooks import register_hooks
+from rose_cart.web.rendering import drop_idle_context_processors
 from rose_cart.web.sessions import VerifiedCookieSessionInterface
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def create_app(
                 built.extras["sandbox"] = sandbox
             app.register_blueprint(sandbox_blueprint(sandbox), url_prefix="/sandbox/sumup")
 
+    drop_idle_context_processors(app)
     # The summary and cart-mini's cache hits are answered before Quart's request machinery.
     app.asgi_app = FragmentFastPath(app, app.asgi_app)  # type: ignore[method-assign,assignment]
 

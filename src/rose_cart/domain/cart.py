@@ -67,11 +67,21 @@ class PageGroup:
 
     page: PageRef | None
     lines: tuple[CartLine, ...]
-    # Worked out once: a cart page asks for a group's totals several times.
+    # Worked out once: a cart page asks for a group's totals, kinds and lines of each kind
+    # several times (per kind, per line).
     _totals: dict[str, Money] = field(init=False, repr=False, compare=False, hash=False)
+    _by_kind: dict[LineKind, tuple[CartLine, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_totals", totals_by_currency(self.lines))
+        by_kind: dict[LineKind, list[CartLine]] = {}
+        for line in self.lines:
+            by_kind.setdefault(line.kind, []).append(line)
+        # In the order kinds are shown, whatever order the lines came in.
+        ordered = {kind: tuple(by_kind[kind]) for kind in KINDS if kind in by_kind}
+        object.__setattr__(self, "_by_kind", ordered)
 
     @property
     def count(self) -> int:
@@ -92,10 +102,10 @@ class PageGroup:
         return next(iter(totals.values())) if len(totals) == 1 else None
 
     def lines_of(self, kind: LineKind) -> tuple[CartLine, ...]:
-        return tuple(line for line in self.lines if line.kind == kind)
+        return self._by_kind.get(kind, ())
 
     def count_of(self, kind: LineKind) -> int:
-        return sum(line.quantity for line in self.lines if line.kind == kind)
+        return sum(line.quantity for line in self.lines_of(kind))
 
     def subtotal(self, kind: LineKind) -> Money | None:
         """The lines of one kind (products, bookings or tickets) together, when in one
@@ -106,12 +116,12 @@ class PageGroup:
     @property
     def kinds(self) -> list[LineKind]:
         """The kinds of line the group holds, in the order they are shown."""
-        return [kind for kind in KINDS if any(line.kind == kind for line in self.lines)]
+        return list(self._by_kind)
 
     @property
     def counts_text(self) -> str:
         """What the group holds, by kind: "3 products · 1 booking · 2 tickets"."""
-        return " · ".join(count_phrase(self.count_of(kind), kind) for kind in self.kinds)
+        return " · ".join(count_phrase(self.count_of(kind), kind) for kind in self._by_kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from quart import Quart, Response, flash, g, request, send_from_directory, session
+from quart import Quart, Response, flash, g, request, send_from_directory, session, url_for
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
@@ -142,6 +142,19 @@ def register_hooks(app: Quart) -> None:
             "cart_summary": summary,
             "dev_login": services().dev_login,
         }
+
+    # Where a static file is served from only changes with where the app is mounted, and
+    # building its address anew is the dearest part of a page's head (five on every page).
+    static_urls: dict[tuple[str, str], str] = {}
+
+    @app.template_global()
+    def static_url(filename: str) -> str:
+        """``url_for("static", filename=...)``, built once per mount point."""
+        key = (request.root_path, filename)
+        url = static_urls.get(key)
+        if url is None:
+            url = static_urls[key] = url_for("static", filename=filename)
+        return url
 
     @app.template_filter("money")
     def money_filter(value: Money | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.templating import _default_template_ctx_processor as _flask_blueprint_processor
 from jinja2 import Environment, Template
 from quart import Quart, current_app
 from quart.signals import before_render_template, template_rendered
@@ -36,6 +37,17 @@ def sync_environment(app: Quart) -> Environment:
         env.policies.update(source.policies)
         app.extensions[_EXTENSION] = env
     return env
+
+
+def drop_idle_context_processors(app: Quart) -> None:
+    """Every blueprint brings Flask's default context processor, which reads Flask's own
+    request context: Quart never sets it, so it always adds nothing, yet being synchronous
+    it is run in a worker thread on every render of the blueprint's pages. Quart's own
+    processor (the app's) gives the templates ``g``, ``request`` and ``session``. Called
+    once every blueprint has been registered."""
+    for processors in app.template_context_processors.values():
+        while _flask_blueprint_processor in processors:
+            processors.remove(_flask_blueprint_processor)
 
 
 def template(name: str) -> Template:

@@ -38,7 +38,7 @@ async def _page_cart(page_slug: str, status: int = 200, **extra: Any) -> Respons
         raise PageNotFound()
     cart = await services().cart.cart(identity())
     group = cart.group_for(page_slug)
-    html = await render_template("cart/page_cart.html", cart=cart, page=page, group=group, **extra)
+    html = await render_page("cart/page_cart.html", cart=cart, page=page, group=group, **extra)
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -50,7 +50,7 @@ async def whole_cart() -> ResponseReturnValue:
 @bp.get("/cart/overview/")
 async def overview() -> str:
     cart = await services().cart.cart(identity())
-    return await render_template("cart/overview.html", cart=cart, groups=cart.groups())
+    return await render_page("cart/overview.html", cart=cart, groups=cart.groups())
 
 
 @bp.get("/cart/<page_slug>/")
