@@ -253,6 +253,19 @@ class PageConfigService:
         ref = AccountRef(name, credentials.merchant_code, token)
         return ref, account.checkout_prefix
 
+    async def first_credentials(
+        self, ref: AccountRef, order_page_id: int | None
+    ) -> PaymentCredentials:
+        """What ``credentials_for`` would try first: the key the checkout is made with when it
+        can be read (then the page's current settings, which would only come after it, are
+        not read), else the first of ``credentials_for``."""
+        if ref.key_token:
+            key = self.box.decrypt(ref.key_token)
+            if key:
+                return PaymentCredentials(ref.merchant_code, key)
+        [first, *_] = await self.credentials_for(ref, order_page_id)
+        return first
+
     async def credentials_for(
         self, ref: AccountRef, order_page_id: int | None
     ) -> list[PaymentCredentials]:

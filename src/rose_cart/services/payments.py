@@ -320,7 +320,7 @@ class PaymentService:
         """Make the attempt's hosted checkout. On failure the attempt stays unsent (the same
         form submitted again retries it with the same reference) and the error propagates;
         the cart is untouched."""
-        [credentials, *_] = await self.accounts.credentials_for(attempt.account_ref, order.page_id)
+        credentials = await self.accounts.first_credentials(attempt.account_ref, order.page_id)
         title = order.page_title or "Rose Ash co-op"
         request = CheckoutRequest(
             reference=attempt.reference,
