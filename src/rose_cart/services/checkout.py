@@ -26,7 +26,7 @@ from rose_cart.domain.errors import (
 )
 from rose_cart.domain.events import order_created
 from rose_cart.domain.identity import CartIdentity
-from rose_cart.domain.order import Order, OrderStatus
+from rose_cart.domain.order import AccountRef, Order, OrderStatus
 from rose_cart.ports import (
     CalendarService,
     Clock,
@@ -165,11 +165,15 @@ class CheckoutService:
         if pending is not None:
             return await self._continue(pending)
         # Before anything is stored or claimed: a page whose SumUp key cannot be read
-        # stops here, and nobody's money goes to another account.
-        await self.payments.account_for_new_attempt(group.page.id if group.page else None)
+        # stops here, and nobody's money goes to another account. The first attempt is
+        # made with this account, read once for the whole checkout.
+        page_id = group.page.id if group.page else None
+        account = await self.payments.account_for_new_attempt(page_id)
 
         order = await self._create_order(owner, group, print_, key)
-        return await self._continue(order)
+        # A concurrent submission with the same key may have made the order, for another
+        # page: that order reads its own page's account.
+        return await self._continue(order, account if order.page_id == page_id else None)
 
     async def _same_request(self, order: Order, owner: CartIdentity, page_slug: str | None) -> None:
         """Refuse a key used before for another checkout: another page, or the same page's
@@ -205,11 +209,14 @@ class CheckoutService:
         if added and order.status != OrderStatus.CLAIMING:
             raise IdempotencyKeyReused()
 
-    async def _continue(self, order: Order) -> CheckoutResult:
-        """Carry an order on from wherever it stands: claim, then pay."""
+    async def _continue(
+        self, order: Order, account: tuple[AccountRef, str] | None = None
+    ) -> CheckoutResult:
+        """Carry an order on from wherever it stands: claim, then pay (``account``: the
+        order's page's account, when this checkout has read it already)."""
         if order.status == OrderStatus.CLAIMING:
             await self._claim(order)
-            return self._result(await self.payments.begin(order.id))
+            return self._result(await self.payments.begin(order, account))
         return self._result(await self.payments.resume(order))
 
     async def _group(

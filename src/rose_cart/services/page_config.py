@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 _MERCHANT = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
+#: Accounts whose attempt token is remembered at once (far more than the co-op's sellers).
+_ATTEMPT_TOKENS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,10 @@ class PageConfigService:
         self.box = box
         self.site = site
         self.clock = clock
+        # Each new payment attempt keeps its account's key encrypted; encrypting it afresh
+        # every time gave a new token to store and to decrypt again on every later call.
+        # One token per key and process (bounded by the number of accounts in use).
+        self._attempt_tokens: dict[str, str] = {}
 
     async def account_for(self, page_id: int | None) -> PaymentAccount:
         """The page's own SumUp account when it has a complete one, else the site's.
@@ -238,8 +244,27 @@ class PageConfigService:
         account = await self.account_for(page_id)
         credentials = account.credentials
         name = f"page:{page_id}" if account.source == "page" else "site"
-        ref = AccountRef(name, credentials.merchant_code, self.box.encrypt(credentials.api_key))
+        token = self._attempt_tokens.get(credentials.api_key)
+        if token is None:
+            if len(self._attempt_tokens) >= _ATTEMPT_TOKENS:
+                self._attempt_tokens.clear()
+            token = self.box.encrypt(credentials.api_key)
+            self._attempt_tokens[credentials.api_key] = token
+        ref = AccountRef(name, credentials.merchant_code, token)
         return ref, account.checkout_prefix
+
+    async def first_credentials(
+        self, ref: AccountRef, order_page_id: int | None
+    ) -> PaymentCredentials:
+        """What ``credentials_for`` would try first: the key the checkout is made with when it
+        can be read (then the page's current settings, which would only come after it, are
+        not read), else the first of ``credentials_for``."""
+        if ref.key_token:
+            key = self.box.decrypt(ref.key_token)
+            if key:
+                return PaymentCredentials(ref.merchant_code, key)
+        [first, *_] = await self.credentials_for(ref, order_page_id)
+        return first
 
     async def credentials_for(
         self, ref: AccountRef, order_page_id: int | None

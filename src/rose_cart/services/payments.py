@@ -214,11 +214,20 @@ class PaymentService:
         another account."""
         return await self.accounts.attempt_account(page_id)
 
-    async def begin(self, order_id: int) -> PaymentStart:
+    async def begin(
+        self, order: Order, account: tuple[AccountRef, str] | None = None
+    ) -> PaymentStart:
         """Claims are held: the order becomes payable and the payer is sent to its first
-        hosted checkout."""
-        order = await self.get(order_id)
-        account, prefix = await self.account_for_new_attempt(order.page_id)
+        hosted checkout.
+
+        Of ``order`` only its id and page are used (neither ever changes): its state is read
+        again under the row lock. ``account``: what ``account_for_new_attempt`` answered for
+        the order's page earlier in the same checkout; read now when not given.
+        """
+        order_id = order.id
+        if account is None:
+            account = await self.account_for_new_attempt(order.page_id)
+        account_ref, prefix = account
         nonce = self.nonce()
 
         def rule(o: Order) -> None:
@@ -227,7 +236,7 @@ class PaymentService:
                 o.start_attempt(
                     now=self.clock.now(),
                     valid_for=self.valid_for,
-                    account=account,
+                    account=account_ref,
                     prefix=prefix,
                     nonce=nonce,
                 )
@@ -311,7 +320,7 @@ class PaymentService:
         """Make the attempt's hosted checkout. On failure the attempt stays unsent (the same
         form submitted again retries it with the same reference) and the error propagates;
         the cart is untouched."""
-        [credentials, *_] = await self.accounts.credentials_for(attempt.account_ref, order.page_id)
+        credentials = await self.accounts.first_credentials(attempt.account_ref, order.page_id)
         title = order.page_title or "Rose Ash co-op"
         request = CheckoutRequest(
             reference=attempt.reference,

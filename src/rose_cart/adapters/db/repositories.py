@@ -487,6 +487,75 @@ _WATCHED_STATUSES = [s.value for s in PAYABLE | {OrderStatus.CLAIMING}]
 _OPEN_ATTEMPTS = [s.value for s in OPEN_ATTEMPT]
 
 
+# The statements of checkout and payment are built once: a statement object that lives
+# for the process keeps its cache key, so each call finds the compiled SQL without building
+# the statement and hashing it again. Values travel as bound parameters.
+_ORDER_BY_ID = select(orders).where(orders.c.id == bindparam("order_id"))
+_ORDER_BY_ID_LOCKED = _ORDER_BY_ID.with_for_update()
+_ATTEMPTS_OF_ORDER = (
+    select(payment_attempts)
+    .where(payment_attempts.c.order_id == bindparam("order_id"))
+    .order_by(payment_attempts.c.number)
+)
+_ITEMS_OF_ORDER = (
+    select(order_items)
+    .where(order_items.c.order_id == bindparam("order_id"))
+    .order_by(order_items.c.id)
+)
+# The columns set are the keys of the parameters given; the guard's values are named apart.
+_SAVE_ORDER = update(orders).where(
+    orders.c.id == bindparam("guard_id"), orders.c.version == bindparam("guard_version")
+)
+_SAVE_ATTEMPT = update(payment_attempts).where(
+    payment_attempts.c.id == bindparam("guard_id"),
+    payment_attempts.c.order_id == bindparam("guard_order_id"),
+)
+_NEW_ATTEMPT = insert(payment_attempts).returning(payment_attempts.c.id)
+_NEW_OUTBOX = insert(outbox)
+_PAGE_CONFIG = select(page_configs).where(page_configs.c.page_id == bindparam("page_id"))
+
+
+def _order_owner(user_owned: bool) -> ColumnElement[bool]:
+    """The order's owner, given as bound parameters (``user_id``, ``session_id``)."""
+    if user_owned:
+        return orders.c.user_id == bindparam("user_id")
+    return and_(orders.c.user_id.is_(None), orders.c.session_id == bindparam("session_id"))
+
+
+@functools.cache
+def _new_order_statement(dialect: str, keyed: bool, user_owned: bool) -> Any:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_(orders)
+    if keyed:
+        # A concurrent submission with the same key wins; this one then inserts nothing.
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["user_id" if user_owned else "session_id", "idempotency_key"],
+            index_where=_KEYED_USER if user_owned else _KEYED_SESSION,
+        )
+    return stmt.returning(*orders.c)
+
+
+@functools.cache
+def _order_by_key_statement(user_owned: bool) -> Any:
+    return select(orders.c.id).where(
+        _order_owner(user_owned), orders.c.idempotency_key == bindparam("key")
+    )
+
+
+@functools.cache
+def _payable_by_fingerprint_statement(user_owned: bool) -> Any:
+    return (
+        select(orders.c.id)
+        .where(
+            _order_owner(user_owned),
+            orders.c.cart_fingerprint == bindparam("fingerprint"),
+            orders.c.status.in_(_WATCHED_STATUSES),
+        )
+        .order_by(orders.c.id.desc())
+        .limit(1)
+    )
+
+
 class SqlOrderRepository:
     def __init__(self, conn: SqlConnection) -> None:
         self.conn = conn
@@ -507,33 +576,30 @@ class SqlOrderRepository:
         now: datetime,
     ) -> Order | None:
         owner = identity.owner()
-        stmt = _insert_for(self.conn, orders).values(
-            status=OrderStatus.CLAIMING.value,
-            user_id=owner.user_id,
-            session_id=owner.session_id,
-            page_id=page_id,
-            page_slug=page_slug,
-            page_title=page_title,
-            currency=currency,
-            total=total,
-            webhook_token=webhook_token,
-            idempotency_key=idempotency_key,
-            cart_fingerprint=cart_fingerprint,
-            needs_refund=False,
-            refunded=0,
-            version=0,
-            check_failures=0,
-            created_at=now,
-            updated_at=now,
+        stmt = _new_order_statement(
+            self.conn.dialect.name, idempotency_key is not None, owner.user_id is not None
         )
-        if idempotency_key is not None:
-            # A concurrent submission with the same key wins; this one then returns None.
-            user_owned = owner.user_id is not None
-            stmt = stmt.on_conflict_do_nothing(
-                index_elements=["user_id" if user_owned else "session_id", "idempotency_key"],
-                index_where=_KEYED_USER if user_owned else _KEYED_SESSION,
-            )
-        row = (await self.conn.execute(stmt.returning(*orders.c))).first()
+        values = {
+            "status": OrderStatus.CLAIMING.value,
+            "user_id": owner.user_id,
+            "session_id": owner.session_id,
+            "page_id": page_id,
+            "page_slug": page_slug,
+            "page_title": page_title,
+            "currency": currency,
+            "total": total,
+            "webhook_token": webhook_token,
+            "idempotency_key": idempotency_key,
+            "cart_fingerprint": cart_fingerprint,
+            "needs_refund": False,
+            "refunded": 0,
+            "version": 0,
+            "check_failures": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # None when a concurrent submission with the same key made the order first.
+        row = (await self.conn.execute(stmt, values)).first()
         if row is None:
             return None
         if items:
@@ -555,32 +621,28 @@ class SqlOrderRepository:
         return _order(row)
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
-        stmt = select(orders).where(orders.c.id == order_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+        key = {"order_id": order_id}
+        stmt = _ORDER_BY_ID_LOCKED if for_update else _ORDER_BY_ID
+        row = (await self.conn.execute(stmt, key)).first()
         if row is None:
             return None
-        attempt_rows = await self.conn.execute(
-            select(payment_attempts)
-            .where(payment_attempts.c.order_id == order_id)
-            .order_by(payment_attempts.c.number)
-        )
+        attempt_rows = await self.conn.execute(_ATTEMPTS_OF_ORDER, key)
         return _order(row, [_attempt(r) for r in attempt_rows])
 
     async def save(self, order: Order) -> None:
         result = await self.conn.execute(
-            update(orders)
-            .where(orders.c.id == order.id, orders.c.version == order.version)
-            .values(
-                status=order.status.value,
-                paid_at=order.paid_at,
-                needs_refund=order.needs_refund,
-                attention=order.attention,
-                refunded=order.refunded,
-                updated_at=order.updated_at,
-                version=order.version + 1,
-            )
+            _SAVE_ORDER,
+            {
+                "guard_id": order.id,
+                "guard_version": order.version,
+                "status": order.status.value,
+                "paid_at": order.paid_at,
+                "needs_refund": order.needs_refund,
+                "attention": order.attention,
+                "refunded": order.refunded,
+                "updated_at": order.updated_at,
+                "version": order.version + 1,
+            },
         )
         if not result.rowcount:
             raise ConcurrentChange(order.id)
@@ -589,38 +651,37 @@ class SqlOrderRepository:
             if attempt.id == 0:
                 row = (
                     await self.conn.execute(
-                        insert(payment_attempts)
-                        .values(
-                            order_id=order.id,
-                            number=attempt.number,
-                            amount=attempt.amount,
-                            currency=attempt.currency,
-                            account=attempt.account,
-                            merchant_code=attempt.merchant_code,
-                            api_key_encrypted=attempt.key_token,
-                            created_at=attempt.created_at,
+                        _NEW_ATTEMPT,
+                        {
+                            "order_id": order.id,
+                            "number": attempt.number,
+                            "amount": attempt.amount,
+                            "currency": attempt.currency,
+                            "account": attempt.account,
+                            "merchant_code": attempt.merchant_code,
+                            "api_key_encrypted": attempt.key_token,
+                            "created_at": attempt.created_at,
                             **_attempt_values(attempt),
-                        )
-                        .returning(payment_attempts.c.id)
+                        },
                     )
                 ).one()
                 attempt.id = int(row.id)
             else:
                 await self.conn.execute(
-                    update(payment_attempts)
-                    .where(
-                        payment_attempts.c.id == attempt.id,
-                        payment_attempts.c.order_id == order.id,
-                    )
-                    .values(**_attempt_values(attempt))
+                    _SAVE_ATTEMPT,
+                    {
+                        "guard_id": attempt.id,
+                        "guard_order_id": order.id,
+                        **_attempt_values(attempt),
+                    },
                 )
 
     async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> Order | None:
+        owner = identity.owner()
         row = (
             await self.conn.execute(
-                select(orders.c.id).where(
-                    _owned_by(orders, identity.owner()), orders.c.idempotency_key == key
-                )
+                _order_by_key_statement(owner.user_id is not None),
+                {**_owner_params(owner), "key": key},
             )
         ).first()
         return None if row is None else await self.get(row.id)
@@ -628,16 +689,11 @@ class SqlOrderRepository:
     async def find_payable_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
     ) -> Order | None:
+        owner = identity.owner()
         row = (
             await self.conn.execute(
-                select(orders.c.id)
-                .where(
-                    _owned_by(orders, identity.owner()),
-                    orders.c.cart_fingerprint == fingerprint,
-                    orders.c.status.in_(_WATCHED_STATUSES),
-                )
-                .order_by(orders.c.id.desc())
-                .limit(1)
+                _payable_by_fingerprint_statement(owner.user_id is not None),
+                {**_owner_params(owner), "fingerprint": fingerprint},
             )
         ).first()
         return None if row is None else await self.get(row.id)
@@ -652,9 +708,7 @@ class SqlOrderRepository:
         return [_order(r) for r in rows]
 
     async def items(self, order_id: int) -> list[StoredOrderItem]:
-        rows = await self.conn.execute(
-            select(order_items).where(order_items.c.order_id == order_id).order_by(order_items.c.id)
-        )
+        rows = await self.conn.execute(_ITEMS_OF_ORDER, {"order_id": order_id})
         return [
             StoredOrderItem(
                 r.product_id, r.title, r.quantity, r.unit_price, r.line_total, r.cart_item_id
@@ -811,9 +865,7 @@ class SqlPageConfigRepository:
         self.conn = conn
 
     async def get(self, page_id: int) -> StoredPageConfig | None:
-        row = (
-            await self.conn.execute(select(page_configs).where(page_configs.c.page_id == page_id))
-        ).first()
+        row = (await self.conn.execute(_PAGE_CONFIG, {"page_id": page_id})).first()
         return None if row is None else self._stored(row)
 
     async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
@@ -910,7 +962,7 @@ class SqlOutboxRepository:
     async def _insert(self, **values: Any) -> str:
         record_id = str(uuid.uuid4())
         await self.conn.execute(
-            insert(outbox).values(id=record_id, status="pending", attempts=0, **values)
+            _NEW_OUTBOX, {"id": record_id, "status": "pending", "attempts": 0, **values}
         )
         return record_id
 
