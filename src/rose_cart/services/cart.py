@@ -183,12 +183,14 @@ class CartService:
             )
         if new_quantity is None:
             raise self._line_full(product, maximum)
-        # The pending bookings' version is not the one this change replaces: both go to the
-        # cache in one write.
-        _, pending = await asyncio.gather(
-            self.forget_summary(owner, calendar=False), self._read_pending_version(owner)
+        # The pending bookings' version is not the one this change replaces, and the prices
+        # are the products' own: all three go to the cache in one write.
+        _, pending, products = await asyncio.gather(
+            self.forget_summary(owner, calendar=False),
+            self._read_pending_version(owner),
+            self.catalog.products([s.product_id for s in stored]),
         )
-        cart = await self._cart_of(owner, stored, pending=pending)
+        cart = await self._cart_of(owner, stored, pending=pending, products=products)
         return CartChange(pid, product.title, new_quantity), cart
 
     async def _addable(
@@ -422,16 +424,19 @@ class CartService:
         *,
         fresh_prices: bool = False,
         pending: Versioned | None = None,
+        products: dict[int, Product] | None = None,
     ) -> Cart:
         """The cart made of these stored lines, with the products' current prices and the
         owner's bookings and tickets: those kept under ``pending`` (the cache's version of
         them, read before this) while it is current, else the events service's.
-        ``fresh_prices`` asks the market and the events service themselves."""
+        ``fresh_prices`` asks the market and the events service themselves; ``products``
+        are the stored lines' products, when already read."""
         lines: list[CartLine] = []
         if stored:
-            products = await self.catalog.products(
-                [s.product_id for s in stored], fresh=fresh_prices
-            )
+            if products is None:
+                products = await self.catalog.products(
+                    [s.product_id for s in stored], fresh=fresh_prices
+                )
             pages = await self.catalog.pages_for_products(list(products.values()))
             for item in stored:
                 product = products.get(item.product_id)
