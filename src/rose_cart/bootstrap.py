@@ -77,6 +77,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         uow = o.wrap_uow(uow)
     clock = o.clock or SystemClock()
     closers: list[Callable[[], Awaitable[None]]] = []
+    starters: list[Callable[[], Awaitable[None]]] = [lambda: open_pool(engine)]
 
     cache: Cache
     if o.cache is not None:
@@ -105,6 +106,7 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
             # own tables in the same database.
             events = ReferenceCalendar.for_url(settings.database_url, clock)
             closers.append(events.aclose)
+            starters.append(events.open)
             calendar = events
         if isinstance(calendar, ReferenceCalendar):
             # Its pages and JSON API are mounted with it.
@@ -171,5 +173,5 @@ def build_services(settings: Settings, overrides: Overrides | None = None) -> Se
         base_url=settings.base_url,
         extras=extras,
         closers=closers,
-        starters=[lambda: open_pool(engine)],
+        starters=starters,
     )

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rose_cart.adapters.clock import SystemClock
-from rose_cart.adapters.db.engine import make_engine
+from rose_cart.adapters.db.engine import make_engine, open_pool
 from rose_cart.adapters.db.uow import SqlConnection
 from rose_cart.domain.cart import HARD_MAX_PER_LINE, parse_quantity
 from rose_cart.domain.errors import (
@@ -196,6 +196,10 @@ class ReferenceCalendar:
     def for_url(cls, database_url: str, clock: Clock | None = None) -> ReferenceCalendar:
         """A calendar with an engine of its own on ``database_url``; ``aclose`` ends it."""
         return cls(make_engine(database_url), clock)
+
+    async def open(self) -> None:
+        """Open its connections before serving, as the cart opens its own pool."""
+        await open_pool(self.engine)
 
     async def aclose(self) -> None:
         await self.engine.dispose()
