@@ -5,7 +5,7 @@ rather than handed to a visitor."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,6 +22,9 @@ pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+Made = Callable[..., SqlUnitOfWorkFactory]
+
+
 @pytest.fixture
 async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(postgres_url, pool_size=6)
@@ -30,8 +33,18 @@ async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
     await asyncio.wait_for(engine.dispose(), 30)
 
 
-def kept(engine: AsyncEngine, ping_after: float = 10.0) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(engine, hot_connections=3, ping_after=ping_after)
+@pytest.fixture
+async def kept(engine: AsyncEngine) -> AsyncIterator[Made]:
+    """Units of work with kept connections (three unless said), given back at the end."""
+    made: list[SqlUnitOfWorkFactory] = []
+
+    def make(ping_after: float = 10.0, size: int = 3) -> SqlUnitOfWorkFactory:
+        made.append(SqlUnitOfWorkFactory(engine, hot_connections=size, ping_after=ping_after))
+        return made[-1]
+
+    yield make
+    for uow in made:
+        await uow.aclose()
 
 
 async def backend_pid(uow: SqlUnitOfWorkFactory) -> int:
@@ -61,9 +74,9 @@ async def end_backends(url: str, pids: set[int]) -> None:
 
 
 async def test_many_adds_at_once_share_the_kept_connections_and_open_no_session(
-    engine: AsyncEngine,
+    engine: AsyncEngine, kept: Made
 ) -> None:
-    uow = kept(engine)
+    uow = kept()
     before = await sessions(engine)
 
     async def add(n: int) -> int | None:
@@ -80,44 +93,47 @@ async def test_many_adds_at_once_share_the_kept_connections_and_open_no_session(
     # Visitor 0 was sent adds 0, 10, 20, ...: products 1, 2, 3 in turn, four of each.
     assert sorted((line.product_id, line.quantity) for line in lines) == [(1, 4), (2, 4), (3, 4)]
     assert await sessions(engine) == before
-    await uow.aclose()
 
 
 async def test_a_kept_connection_the_server_ended_is_replaced_before_it_is_used(
-    engine: AsyncEngine, postgres_url: str
+    kept: Made, postgres_url: str
 ) -> None:
-    uow = kept(engine, ping_after=0.0)  # every connection is checked before use
+    uow = kept(ping_after=0.0)  # every connection is checked before use
     pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(6))))
     await end_backends(postgres_url, pids)  # say the database restarted meanwhile
     who = CartIdentity(session_id="after-restart")
     async with uow(one_statement=True) as tx:
         assert await tx.carts.add_quantity(who, 7, 2, 99, NOW) == 2
     assert await backend_pid(uow) not in pids
-    await uow.aclose()
 
 
-async def test_a_connection_that_died_in_use_fails_one_statement_and_no_other(
-    engine: AsyncEngine, postgres_url: str
+async def test_a_connection_that_died_in_use_fails_one_statement_at_most(
+    kept: Made, postgres_url: str
 ) -> None:
-    uow = kept(engine, ping_after=3600.0)  # in steady use: never pinged
+    uow = kept(ping_after=3600.0)  # in steady use: never pinged
     pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(6))))
     await end_backends(postgres_url, pids)
     who = CartIdentity(session_id="unlucky")
-    with pytest.raises(Exception):  # noqa: B017 - the driver's own error, whichever it is
-        async with uow(one_statement=True) as tx:
-            await tx.carts.live_items(who)
-    # The dead connection and every idle one kept with it are given up: the next visitors
-    # are served.
-    for n in range(4):
-        async with uow(one_statement=True) as tx:
-            assert await tx.carts.add_quantity(who, 1 + n, 1, 99, NOW) == 1
-    await uow.aclose()
+    added: list[bool] = []
+    for n in range(5):
+        try:
+            async with uow(one_statement=True) as tx:
+                added.append(await tx.carts.add_quantity(who, 1 + n, 1, 99, NOW) == 1)
+        except Exception:  # noqa: BLE001 - the driver's own error, whichever it is
+            added.append(False)
+    # The first may meet the dead connection (unless the driver already knows it is closed);
+    # that one and every idle one kept with it are given up, and the next visitors are
+    # served. What failed was not written.
+    assert all(added[1:])
+    async with uow(one_statement=True) as tx:
+        lines = await tx.carts.live_items(who)
+    assert sorted(line.product_id for line in lines) == [1 + n for n, ok in enumerate(added) if ok]
 
 
 async def test_a_cancelled_statement_keeps_its_connection_until_it_is_over(
-    engine: AsyncEngine,
+    kept: Made,
 ) -> None:
-    uow = SqlUnitOfWorkFactory(engine, hot_connections=1)
+    uow = kept(size=1)
     started = asyncio.Event()
 
     async def slow() -> None:
@@ -136,13 +152,12 @@ async def test_a_cancelled_statement_keeps_its_connection_until_it_is_over(
     who = CartIdentity(session_id="next")
     async with uow(one_statement=True) as tx:
         assert await asyncio.wait_for(tx.carts.add_quantity(who, 5, 3, 99, NOW), 10) == 3
-    await uow.aclose()
 
 
 async def test_a_visitor_gone_while_waiting_for_a_connection_takes_none_with_them(
-    engine: AsyncEngine,
+    kept: Made,
 ) -> None:
-    uow = SqlUnitOfWorkFactory(engine, hot_connections=2, ping_after=0.0)
+    uow = kept(ping_after=0.0, size=2)
     waiters = [asyncio.create_task(backend_pid(uow)) for _ in range(20)]
     await asyncio.sleep(0)  # they all start waiting, and pinging, at once
     for task in waiters[::2]:
@@ -160,4 +175,3 @@ async def test_a_visitor_gone_while_waiting_for_a_connection_takes_none_with_the
     await asyncio.sleep(0.2)
     gate.set()
     assert len(set(await asyncio.wait_for(asyncio.gather(*holders), 10))) == 2
-    await uow.aclose()

@@ -21,6 +21,15 @@ from rose_cart.adapters.db.repositories import (
 
 log = logging.getLogger(__name__)
 
+#: What the driver raises when the connection itself is gone: the network, or the server
+#: ending the session (shut down, restarted, or an administrator's pg_terminate_backend).
+_CONNECTION_ENDED = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
 
 class SqlConnection:
     """One transaction's connection, whose statements are never cancelled half-way.
@@ -67,7 +76,7 @@ class SqlConnection:
             self._driver = raw.driver_connection
         try:
             rows: list[Any] = await self._driver.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+        except _CONNECTION_ENDED:
             # Broken: the pool must not hand this connection out again.
             await self._conn.invalidate()
             raise
@@ -132,7 +141,7 @@ class HotConnections:
 
     async def acquire(self) -> _Held:
         await self._slots.acquire()
-        if self._idle and time.monotonic() - self._idle[-1].returned_at < self._ping_after:
+        if self._idle and self._fresh(self._idle[-1]):
             return self._idle.pop()  # the steady case: nothing to wait for
         # A ping or a new connection: a request cancelled meanwhile must not take the
         # connection with it, so that work runs on and keeps what it got.
@@ -147,8 +156,9 @@ class HotConnections:
     async def _take(self) -> _Held:
         while self._idle:
             held = self._idle.pop()
-            if time.monotonic() - held.returned_at < self._ping_after or await self._alive(held):
+            if self._fresh(held) or (not held.driver.is_closed() and await self._alive(held)):
                 return held
+            await self._forget(held)
             await self._drop_idle()
         conn = await self._engine.connect()
         try:
@@ -157,6 +167,12 @@ class HotConnections:
             await conn.close()
             raise
         return _Held(conn, raw.driver_connection)
+
+    def _fresh(self, held: _Held) -> bool:
+        """In steady use and not known to be closed: handed out without a ping."""
+        return (
+            time.monotonic() - held.returned_at < self._ping_after and not held.driver.is_closed()
+        )
 
     def _keep_unwanted(self, task: asyncio.Task[_Held]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -168,8 +184,8 @@ class HotConnections:
     async def release(self, held: _Held) -> None:
         """Give a connection back once its statement is over (settled)."""
         try:
-            if held.conn.invalidated or self._closed:
-                await held.conn.close()
+            if held.conn.invalidated or held.driver.is_closed() or self._closed:
+                await self._forget(held)
                 if not self._closed:
                     await self._drop_idle()
                 return
@@ -189,19 +205,23 @@ class HotConnections:
             await held.driver.fetchval("SELECT 1")
         except Exception as exc:
             log.info("a kept database connection was gone (%s); opening another", exc)
-            await held.conn.invalidate()
-            await held.conn.close()
             return False
         return True
 
     async def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for held in idle:
-            try:
+            await self._forget(held)
+
+    @staticmethod
+    async def _forget(held: _Held) -> None:
+        """Give a connection back to the pool to be thrown away, not handed out again."""
+        try:
+            if not held.conn.invalidated:
                 await held.conn.invalidate()
-                await held.conn.close()
-            except Exception:  # already gone: the pool forgets it all the same
-                log.debug("closing a kept connection failed", exc_info=True)
+            await held.conn.close()
+        except Exception:  # already gone: the pool forgets it all the same
+            log.debug("closing a kept connection failed", exc_info=True)
 
 
 class SqlUnitOfWork:
