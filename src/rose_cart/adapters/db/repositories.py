@@ -65,7 +65,7 @@ from rose_cart.ports import (
 )
 
 if TYPE_CHECKING:
-    from rose_cart.adapters.db.uow import SqlConnection
+    from rose_cart.adapters.db.uow import Statements
 
 _LIVE_USER = text("deleted_at IS NULL AND user_id IS NOT NULL")
 _LIVE_SESSION = text("deleted_at IS NULL AND user_id IS NULL")
@@ -73,7 +73,7 @@ _KEYED_USER = text("idempotency_key IS NOT NULL AND user_id IS NOT NULL")
 _KEYED_SESSION = text("idempotency_key IS NOT NULL AND user_id IS NULL")
 
 
-def _insert_for(conn: SqlConnection, table: Any) -> Any:
+def _insert_for(conn: Statements, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL do)."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -207,7 +207,7 @@ def _owner_params(identity: CartIdentity) -> dict[str, Any]:
 
 
 class SqlCartRepository:
-    def __init__(self, conn: SqlConnection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self.conn = conn
 
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]:
@@ -557,7 +557,7 @@ def _payable_by_fingerprint_statement(user_owned: bool) -> Any:
 
 
 class SqlOrderRepository:
-    def __init__(self, conn: SqlConnection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self.conn = conn
 
     async def create(
@@ -861,7 +861,7 @@ class SqlOrderRepository:
 
 
 class SqlPageConfigRepository:
-    def __init__(self, conn: SqlConnection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self.conn = conn
 
     async def get(self, page_id: int) -> StoredPageConfig | None:
@@ -956,7 +956,7 @@ def _record(row: Row[Any]) -> OutboxRecord:
 
 
 class SqlOutboxRepository:
-    def __init__(self, conn: SqlConnection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self.conn = conn
 
     async def _insert(self, **values: Any) -> str:

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
+from sqlalchemy import Connection, create_engine, event, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
 
 from rose_cart.adapters.db.repositories import (
     SqlCartRepository,
@@ -29,6 +31,24 @@ _CONNECTION_ENDED = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+
+
+class Statements(Protocol):
+    """What the repositories run their statements on."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def direct(self) -> bool:
+        """Statements may go to the driver itself (``fetch_direct``)."""
+        ...
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
+
+    async def fetch_direct(self, statement: Any, parameters: dict[str, Any]) -> list[Any]: ...
+
+    async def settle(self) -> None: ...
 
 
 class SqlConnection:
@@ -224,6 +244,100 @@ class HotConnections:
             log.debug("closing a kept connection failed", exc_info=True)
 
 
+class SqliteDirect:
+    """SQLite single statements run on the event loop's own thread, not aiosqlite's.
+
+    aiosqlite sends every step of a statement (the cursor, the statement, the rows, the
+    commit) to its thread and back, and each trip costs more CPU than a small statement on
+    a local file. A single statement (an add, the read of a cart's lines) runs here on a
+    connection of the standard driver kept for it, in autocommit, while the unit of work
+    holds the process's SQLite turn, so no other connection of this process is writing.
+
+    The file is shared with the events sibling, whose transactions may hold SQLite's
+    write lock while they wait for something: this connection never waits for that lock
+    (blocking the loop would keep the holder from finishing). A statement that finds the
+    database locked runs again on aiosqlite's thread, which waits as every other unit of
+    work does; in autocommit, a statement refused so wrote nothing. Readers never wait in
+    WAL mode.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._async_engine = engine
+        self._engine = create_engine(
+            engine.url.set(drivername="sqlite"),
+            isolation_level="AUTOCOMMIT",
+            poolclass=StaticPool,
+            connect_args={"timeout": 0, "check_same_thread": False},
+        )
+
+        @event.listens_for(self._engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.close()
+
+        self._conn: Connection | None = None
+        self.dialect = self._engine.dialect
+        #: Statements that found the database locked and ran on aiosqlite's thread.
+        self.handed_over = 0
+
+    def __call__(self) -> _SqliteStatements:
+        return _SqliteStatements(self)
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self._engine.connect()
+        try:
+            result = conn.execute(statement, parameters)
+            # Buffered, so no read is left open on the file; a write's row count stays.
+            return result.freeze()() if result.returns_rows else result
+        except exc.OperationalError as error:
+            if not _locked(error):
+                raise
+        self.handed_over += 1
+        async with self._async_engine.connect() as other:
+            result = await other.execute(statement, parameters)
+            await other.commit()
+            return result
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+
+def _locked(error: exc.OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+class _SqliteStatements:
+    """The statements of one single-statement unit of work on ``SqliteDirect``."""
+
+    def __init__(self, runner: SqliteDirect) -> None:
+        self._runner = runner
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._runner.dialect
+
+    @property
+    def direct(self) -> bool:
+        return False  # the repositories' statements go through SQLAlchemy
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await self._runner.execute(statement, parameters)
+
+    async def fetch_direct(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
+        raise NotImplementedError("only PostgreSQL runs statements on the driver itself")
+
+    async def settle(self) -> None:
+        """Nothing is ever left in flight: a statement here is not interrupted."""
+
+
 class SqlUnitOfWork:
     """Commits on a clean exit, rolls back on an exception.
 
@@ -245,6 +359,7 @@ class SqlUnitOfWork:
         *,
         one_statement: bool = False,
         hot: HotConnections | None = None,
+        sqlite_direct: SqliteDirect | None = None,
     ) -> None:
         self._engine = engine
         self._lock = lock
@@ -252,8 +367,17 @@ class SqlUnitOfWork:
         self._one_statement = one_statement
         self._hot = hot
         self._held: _Held | None = None
+        self._sqlite_direct = sqlite_direct
+        self._direct_turn = False
+        self._statements: Statements
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        if self._sqlite_direct is not None:
+            if self._lock is not None:
+                await self._lock.acquire()
+            self._direct_turn = True
+            self._statements = self._sqlite_direct()
+            return self._with_repositories()
         if self._hot is not None:
             self._held = await self._hot.acquire()
             self._conn = self._held.conn
@@ -292,6 +416,11 @@ class SqlUnitOfWork:
         await asyncio.shield(self._finish(commit=exc_type is None))
 
     async def _finish(self, *, commit: bool) -> None:
+        if self._direct_turn:
+            self._direct_turn = False
+            if self._lock is not None:
+                self._lock.release()
+            return
         conn, self._conn = self._conn, None
         assert conn is not None
         held, self._held = self._held, None
@@ -322,11 +451,17 @@ class SqlUnitOfWorkFactory:
     On PostgreSQL, single statements run in autocommit (no BEGIN/COMMIT round trips) on
     ``hot_connections`` of the pool's connections, kept for them (see ``HotConnections``);
     transactions share the rest. SQLite's driver opens and commits its own transaction
-    around a lone write, and switching its mode would cost two trips to its thread.
+    around a lone write; single statements on a SQLite file run on the loop's own thread
+    (see ``SqliteDirect``) unless ``sqlite_direct`` is off.
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, hot_connections: int = 0, ping_after: float = 10.0
+        self,
+        engine: AsyncEngine,
+        *,
+        hot_connections: int = 0,
+        ping_after: float = 10.0,
+        sqlite_direct: bool = True,
     ) -> None:
         self.engine = engine
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -339,13 +474,30 @@ class SqlUnitOfWorkFactory:
             if postgres and hot_connections > 0
             else None
         )
+        database = engine.url.database or ""
+        self.sqlite_direct = (
+            SqliteDirect(engine)
+            if sqlite_direct
+            and engine.dialect.name == "sqlite"
+            and database not in {"", ":memory:"}
+            and "mode=memory" not in str(engine.url)
+            else None
+        )
 
     def __call__(self, *, one_statement: bool = False) -> SqlUnitOfWork:
         if one_statement:
-            return SqlUnitOfWork(self._autocommit, self._lock, one_statement=True, hot=self._hot)
+            return SqlUnitOfWork(
+                self._autocommit,
+                self._lock,
+                one_statement=True,
+                hot=self._hot,
+                sqlite_direct=self.sqlite_direct,
+            )
         return SqlUnitOfWork(self.engine, self._lock)
 
     async def aclose(self) -> None:
         """Give the kept connections back to the pool (before the engine is disposed)."""
         if self._hot is not None:
             await self._hot.aclose()
+        if self.sqlite_direct is not None:
+            self.sqlite_direct.close()
