@@ -11,12 +11,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from markupsafe import Markup
 from quart import Quart, Response, flash, g, request, send_from_directory, session, url_for
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
 from rose_cart.web.caching import per_visitor_caching
 from rose_cart.web.context import check_login, csrf_token, identity, services
+from rose_cart.web.rendering import template
 
 #: Where the session remembers bookings the events service has not adopted yet:
 #: [user id, anonymous session id, unix time of the next try].
@@ -155,6 +157,31 @@ def register_hooks(app: Quart) -> None:
         if url is None:
             url = static_urls[key] = url_for("static", filename=filename)
         return url
+
+    # The header's badge and account link are the same for every visitor with as many
+    # items: rendered once each, not included anew (a context of their own) on every page.
+    badges: dict[int, Markup] = {}
+
+    @app.template_global()
+    def cart_mini(summary: dict[str, Any] | None) -> Markup:
+        """fragments/cart_mini.html for a cart summary (None: an empty cart)."""
+        count = int(summary.get("count") or 0) if summary else 0
+        html = badges.get(count)
+        if html is None:
+            html = Markup(template("fragments/cart_mini.html").render(summary={"count": count}))
+            if len(badges) >= 1000:
+                badges.clear()
+            badges[count] = html
+        return html
+
+    account_links: list[Markup] = []
+
+    @app.template_global()
+    def account_nav_item() -> Markup:
+        """fragments/account_nav_item.html, the same for everyone."""
+        if not account_links:
+            account_links.append(Markup(template("fragments/account_nav_item.html").render()))
+        return account_links[0]
 
     @app.template_filter("money")
     def money_filter(value: Money | None) -> str:
