@@ -1,4 +1,9 @@
-"""The summary and cart-mini, served before Quart when nothing but the cache is needed.
+"""The edge of the app: what every answer gets, and the summary and cart-mini served before
+Quart when nothing but the cache is needed.
+
+Every answer gets the security headers, the caching rules of ``web.caching`` and a line in
+the request log here, on the ASGI messages themselves: as Quart hooks they went through
+werkzeug's header objects and Quart's hook machinery on every request.
 
 Every page view of every service asks for the visitor's cart summary (and the cart-mini
 badge made of it). On a cache hit the answer is one cache round trip; Quart's request
@@ -23,9 +28,9 @@ from quart import Quart
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.services.container import Services
 from rose_cart.web.blueprints.internal import rendered_cart_mini
-from rose_cart.web.caching import FRAGMENT_CACHE_CONTROL
+from rose_cart.web.caching import FRAGMENT_CACHE_CONTROL, caching_headers
 from rose_cart.web.context import identity_of
-from rose_cart.web.hooks import BOOKINGS_OWED, SECURITY_HEADERS, access_log
+from rose_cart.web.hooks import BOOKINGS_OWED, SECURITY_HEADERS, access_log, loggable_path
 from rose_cart.web.sessions import VerifiedCookieSessionInterface
 
 SUMMARY_PATH = "/internal/cart/summary"
@@ -38,6 +43,32 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
+
+
+_SECURITY = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS]
+_CACHE_CONTROL = b"cache-control"
+_VARY = b"vary"
+
+
+def with_edge_headers(headers: list[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with the security headers it does not set itself, and, unless it
+    says how it may be kept, the caching rules for its path (``web.caching``)."""
+    names = {name.lower() for name, _ in headers}
+    out = list(headers)
+    out.extend(pair for pair in _SECURITY if pair[0] not in names)
+    if _CACHE_CONTROL not in names:
+        cache_control, vary = caching_headers(path)
+        if cache_control is not None:
+            out.append((_CACHE_CONTROL, cache_control))
+        if vary is not None:
+            for i, (name, value) in enumerate(out):
+                if name.lower() == _VARY:
+                    if vary.lower() not in {v.strip().lower() for v in value.split(b",")}:
+                        out[i] = (name, value + b", " + vary)
+                    break
+            else:
+                out.append((_VARY, vary))
+    return out
 
 
 class FragmentFastPath:
@@ -79,7 +110,27 @@ class FragmentFastPath:
                     took = (time.perf_counter() - started) * 1000
                     access_log.info("GET %s 200 %.1f ms", scope["path"], took)
                 return
-        await self._inner(scope, receive, send)
+        if scope["type"] != "http":
+            await self._inner(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = _app_path(scope)
+
+        async def with_edge(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = with_edge_headers(list(message.get("headers", ())), path)
+                if access_log.isEnabledFor(logging.INFO):
+                    took = (time.perf_counter() - started) * 1000
+                    access_log.info(
+                        "%s %s %s %.1f ms",
+                        scope["method"],
+                        loggable_path(path),
+                        message["status"],
+                        took,
+                    )
+            await send(message)
+
+        await self._inner(scope, receive, with_edge)
 
     async def _answer(self, scope: Scope) -> tuple[bytes, bytes] | None:
         """The body and content type of the answer, or None to leave the request to Quart."""
@@ -126,3 +177,12 @@ class FragmentFastPath:
         if not isinstance(interface, VerifiedCookieSessionInterface):
             return None
         return interface.remembered(self._app, cookie)
+
+
+def _app_path(scope: Scope) -> str:
+    """The path as the app sees it (Quart's ``request.path``): below where it is mounted."""
+    path = str(scope["path"])
+    root = str(scope.get("root_path") or "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,6 @@ from quart import Quart, Response, flash, g, request, send_from_directory, sessi
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
-from rose_cart.web.caching import per_visitor_caching
 from rose_cart.web.context import check_login, csrf_token, identity, services
 from rose_cart.web.rendering import template
 
@@ -26,10 +24,12 @@ BOOKINGS_OWED = "bookings_owed"
 #: Asking a sibling that is down on every request would only slow every page down.
 BOOKINGS_RETRY_SECONDS = 60
 
+#: One line per request, as a web server's access log has it (written at the app's edge,
+#: ``web.fastpath``).
 access_log = logging.getLogger("rose_cart.access")
 #: A webhook's address carries its secret token: the log shows the order, never the token.
 _WEBHOOK_PATH = re.compile(r"^(/checkout/webhook/[^/]+/)[^/]+")
-#: Sent with every answer (``setdefault``: a view may say otherwise).
+#: Sent with every answer (at the app's edge, ``web.fastpath``), unless the view set its own.
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
@@ -71,20 +71,6 @@ def register_hooks(app: Quart) -> None:
     async def ended_logins_are_logged_out() -> None:
         if not request.path.startswith(("/static/", "/sandbox/")):
             await check_login()
-
-    @app.before_request
-    async def start_clock() -> None:
-        g.request_started = time.perf_counter()
-
-    @app.after_request
-    async def log_request(response: Response) -> Response:
-        """One line per request, as a web server's access log has it."""
-        started = g.get("request_started")
-        took = f" {(time.perf_counter() - started) * 1000:.1f} ms" if started else ""
-        access_log.info(
-            "%s %s %s%s", request.method, loggable_path(request.path), response.status_code, took
-        )
-        return response
 
     @app.get("/favicon.ico")
     async def favicon() -> Response:
@@ -192,13 +178,6 @@ def register_hooks(app: Quart) -> None:
     @app.template_filter("decimal_money")
     def decimal_money_filter(value: Decimal, currency: str) -> str:
         return Money(value, currency).display()
-
-    @app.after_request
-    async def security_headers(response: Response) -> Response:
-        per_visitor_caching(response)
-        for name, value in SECURITY_HEADERS:
-            response.headers.setdefault(name, value)
-        return response
 
 
 def _now() -> float:

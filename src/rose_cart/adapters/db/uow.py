@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from types import TracebackType
 from typing import Any, Protocol
@@ -285,10 +286,14 @@ class SqliteDirect:
     def __call__(self) -> _SqliteStatements:
         return _SqliteStatements(self)
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+    def _connection(self) -> Connection:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self._engine.connect()
+        return conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        conn = self._connection()
         try:
             result = conn.execute(statement, parameters)
             # Buffered, so no read is left open on the file; a write's row count stays.
@@ -302,6 +307,40 @@ class SqliteDirect:
             await other.commit()
             return result
 
+    async def fetch_direct(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
+        """A hot statement (built once for the whole process) straight on the driver: its
+        SQL, parameters and column types worked out once; rows as dicts by column name,
+        with the columns' own types. SQLAlchemy's execution layer cost ten times the
+        statement. Locked: as ``execute``."""
+        sql, names, defaults, binds, columns = _compiled_sqlite(statement, self.dialect)
+        values = {**defaults, **parameters}
+        args = [binds[name](values[name]) if name in binds else values[name] for name in names]
+        raw = self._connection().connection.dbapi_connection
+        assert raw is not None
+        try:
+            cursor = raw.execute(sql, args)
+            try:
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.OperationalError as error:
+            if not _locked(error):
+                raise
+        else:
+            return [
+                {
+                    name: convert(v) if convert else v
+                    for (name, convert), v in zip(columns, row, strict=True)
+                }
+                for row in rows
+            ]
+        self.handed_over += 1
+        async with self._async_engine.connect() as other:
+            result = await other.execute(statement, parameters)
+            found = [dict(r._mapping) for r in result] if result.returns_rows else []
+            await other.commit()
+            return found
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -309,9 +348,36 @@ class SqliteDirect:
         self._engine.dispose()
 
 
-def _locked(error: exc.OperationalError) -> bool:
-    text = str(error.orig).lower()
+def _locked(error: BaseException) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
     return "locked" in text or "busy" in text
+
+
+_SQLITE_COMPILED: dict[Any, tuple[str, list[str], dict[str, Any], dict[str, Any], list[Any]]] = {}
+
+
+def _compiled_sqlite(
+    statement: Any, dialect: Dialect
+) -> tuple[str, list[str], dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
+    """As ``_compiled``, with what SQLAlchemy would do to the values on the way in (its
+    bind processors) and to the columns on the way out (their result processors)."""
+    found = _SQLITE_COMPILED.get(statement)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        binds = dict(getattr(compiled, "_bind_processors", {}) or {})
+        columns = [
+            (entry.keyname, entry.type._cached_result_processor(dialect, None))
+            for entry in compiled._result_columns
+        ]
+        found = (
+            str(compiled),
+            list(compiled.positiontup or []),
+            dict(compiled.params),
+            binds,
+            columns,
+        )
+        _SQLITE_COMPILED[statement] = found
+    return found
 
 
 class _SqliteStatements:
@@ -326,13 +392,13 @@ class _SqliteStatements:
 
     @property
     def direct(self) -> bool:
-        return False  # the repositories' statements go through SQLAlchemy
+        return True
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return await self._runner.execute(statement, parameters)
 
     async def fetch_direct(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
-        raise NotImplementedError("only PostgreSQL runs statements on the driver itself")
+        return await self._runner.fetch_direct(statement, parameters)
 
     async def settle(self) -> None:
         """Nothing is ever left in flight: a statement here is not interrupted."""
