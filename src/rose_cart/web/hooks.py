@@ -15,6 +15,7 @@ from quart import Quart, Response, flash, g, request, send_from_directory, sessi
 
 from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
+from rose_cart.web.cart_rows import cart_rows, money
 from rose_cart.web.context import check_login, csrf_token, identity, services
 from rose_cart.web.rendering import template
 
@@ -169,9 +170,8 @@ def register_hooks(app: Quart) -> None:
             account_links.append(Markup(template("fragments/account_nav_item.html").render()))
         return account_links[0]
 
-    @app.template_filter("money")
-    def money_filter(value: Money | None) -> str:
-        return value.display() if value is not None else "—"
+    app.add_template_filter(money, "money")
+    app.add_template_global(cart_rows, "cart_rows")
 
     app.add_template_filter(local_time, "local_time")
 
