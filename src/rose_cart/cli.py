@@ -68,6 +68,20 @@ async def _rotate_keys(settings: Settings) -> int:
     return 0 if report.complete else 1
 
 
+def configure_logging() -> None:
+    """Lines of time, level, logger and message on standard error, INFO and up."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every URL it calls, and webhook URLs carry a secret token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The request log writes a line per request. No line shows where it was logged from
+    # or in which thread or process, so these are not looked up for every record (the
+    # logging HOWTO's "Optimization"; the caller's frame was the dearest part).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rose-cart", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         help="re-encrypt every stored page key with the newest of CART_ENCRYPTION_KEYS",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs every URL it calls, and webhook URLs carry a secret token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
 
     try:
         if args.command == "migrate":
