@@ -107,3 +107,23 @@ async def test_an_in_memory_database_keeps_every_statement_on_one_connection() -
     engine = make_engine("sqlite+aiosqlite:///:memory:")
     assert SqlUnitOfWorkFactory(engine).sqlite_direct is None
     await engine.dispose()
+
+
+async def test_the_loops_connection_does_not_wait_for_the_disk_on_commit(
+    sqlite_url: str,
+) -> None:
+    # With SQLite's default (FULL), every add would stop the whole service until the disk
+    # had its commit; in WAL mode NORMAL loses no consistency, as the engine's own.
+    engine = make_engine(sqlite_url)
+    uow = SqlUnitOfWorkFactory(engine)
+    try:
+        assert uow.sqlite_direct is not None
+        async with uow(one_statement=True) as tx:
+            await tx.carts.add_quantity(ALICE, 1, 1, 99, NOW, max_lines=100)
+        conn = uow.sqlite_direct._connection()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        await uow.aclose()
+        await engine.dispose()

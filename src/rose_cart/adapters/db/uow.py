@@ -276,6 +276,9 @@ class SqliteDirect:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=0")
+            # Per connection, as the engine's own (the file is already in WAL mode): a
+            # commit does not wait for the disk, which would stop the loop meanwhile.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         self._conn: Connection | None = None
