@@ -17,7 +17,7 @@ from rose_cart.domain.money import Money
 from rose_cart.services.checkout import checkout_path
 from rose_cart.web.cart_rows import cart_rows, money
 from rose_cart.web.context import check_login, csrf_token, identity, services
-from rose_cart.web.rendering import template
+from rose_cart.web.rendering import cart_mini_html, template
 
 #: Where the session remembers bookings the events service has not adopted yet:
 #: [user id, anonymous session id, unix time of the next try].
@@ -147,19 +147,10 @@ def register_hooks(app: Quart) -> None:
 
     # The header's badge and account link are the same for every visitor with as many
     # items: rendered once each, not included anew (a context of their own) on every page.
-    badges: dict[int, Markup] = {}
-
     @app.template_global()
     def cart_mini(summary: dict[str, Any] | None) -> Markup:
-        """fragments/cart_mini.html for a cart summary (None: an empty cart)."""
-        count = int(summary.get("count") or 0) if summary else 0
-        html = badges.get(count)
-        if html is None:
-            html = Markup(template("fragments/cart_mini.html").render(summary={"count": count}))
-            if len(badges) >= 1000:
-                badges.clear()
-            badges[count] = html
-        return html
+        """The header's badge for a cart summary (None: an empty cart)."""
+        return cart_mini_html(int(summary.get("count") or 0) if summary else 0)
 
     account_links: list[Markup] = []
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import flask.templating
 from jinja2 import Environment, Template
+from markupsafe import Markup
 from quart import Quart, current_app
 from quart.signals import before_render_template, template_rendered
 
@@ -57,6 +58,21 @@ def drop_idle_context_processors(app: Quart) -> None:
 
 def template(name: str) -> Template:
     return sync_environment(current_app).get_template(name)
+
+
+#: The header's cart badge by item count: it depends on nothing else.
+_BADGES: dict[int, Markup] = {}
+
+
+def cart_mini_html(count: int) -> Markup:
+    """fragments/cart_mini.html for a cart of ``count`` items, rendered once per count."""
+    html = _BADGES.get(count)
+    if html is None:
+        html = Markup(template("fragments/cart_mini.html").render(summary={"count": count}))
+        if len(_BADGES) >= 1000:
+            _BADGES.clear()
+        _BADGES[count] = html
+    return html
 
 
 async def render_page(name: str, **context: Any) -> str:

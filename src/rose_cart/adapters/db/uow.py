@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import time
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import Connection, create_engine, event, exc
@@ -85,7 +85,8 @@ class SqlConnection:
         once, prepared once per connection by asyncpg, and none of the per-statement
         work of SQLAlchemy's execution layer. Rows are the driver's records (by name).
         Shielded like ``execute``."""
-        sql, names, defaults = _compiled(statement, self._conn.dialect)
+        # asyncpg takes and gives Python's own types: no conversions to apply.
+        sql, names, defaults, _, _ = _compiled(statement, self._conn.dialect)
         values = {**defaults, **parameters}
         task = asyncio.ensure_future(self._fetch(sql, [values[n] for n in names]))
         self._inflight = task
@@ -113,17 +114,38 @@ class SqlConnection:
             task.exception()  # retrieved: the request that wanted it is gone
 
 
-_COMPILED: dict[tuple[Any, str], tuple[str, list[str], dict[str, Any]]] = {}
+class _Compiled(NamedTuple):
+    sql: str
+    #: Parameter names in the order the SQL takes them.
+    names: list[str]
+    #: Fixed values (literals) of the statement.
+    defaults: dict[str, Any]
+    #: What SQLAlchemy does to a parameter on the way in, by name (where it does anything).
+    binds: dict[str, Any]
+    #: Each result column's name and what SQLAlchemy does to it on the way out (or None).
+    columns: list[tuple[str, Any]]
 
 
-def _compiled(statement: Any, dialect: Dialect) -> tuple[str, list[str], dict[str, Any]]:
-    """SQL text, parameter names in order and fixed values (literals) of a statement that
-    lives for the whole process (built once, as the hot statements are)."""
+_COMPILED: dict[tuple[Any, str], _Compiled] = {}
+
+
+def _compiled(statement: Any, dialect: Dialect) -> _Compiled:
+    """A statement that lives for the whole process (built once, as the hot statements
+    are), compiled once for the dialect, for running on the driver itself."""
     key = (statement, dialect.name)
     found = _COMPILED.get(key)
     if found is None:
         compiled = statement.compile(dialect=dialect)
-        found = (str(compiled), list(compiled.positiontup or []), dict(compiled.params))
+        found = _Compiled(
+            str(compiled),
+            list(compiled.positiontup or []),
+            dict(compiled.params),
+            dict(getattr(compiled, "_bind_processors", {}) or {}),
+            [
+                (entry.keyname, entry.type._cached_result_processor(dialect, None))
+                for entry in compiled._result_columns
+            ],
+        )
         _COMPILED[key] = found
     return found
 
@@ -304,18 +326,14 @@ class SqliteDirect:
         except exc.OperationalError as error:
             if not _locked(error):
                 raise
-        self.handed_over += 1
-        async with self._async_engine.connect() as other:
-            result = await other.execute(statement, parameters)
-            await other.commit()
-            return result
+        return await self._handed_over(statement, parameters)
 
     async def fetch_direct(self, statement: Any, parameters: dict[str, Any]) -> list[Any]:
         """A hot statement (built once for the whole process) straight on the driver: its
         SQL, parameters and column types worked out once; rows as dicts by column name,
         with the columns' own types. SQLAlchemy's execution layer cost ten times the
         statement. Locked: as ``execute``."""
-        sql, names, defaults, binds, columns = _compiled_sqlite(statement, self.dialect)
+        sql, names, defaults, binds, columns = _compiled(statement, self.dialect)
         values = {**defaults, **parameters}
         args = [binds[name](values[name]) if name in binds else values[name] for name in names]
         raw = self._connection().connection.dbapi_connection
@@ -337,12 +355,16 @@ class SqliteDirect:
                 }
                 for row in rows
             ]
+        result = await self._handed_over(statement, parameters)
+        return [dict(r._mapping) for r in result] if result.returns_rows else []
+
+    async def _handed_over(self, statement: Any, parameters: Any) -> Any:
+        """The statement on aiosqlite's thread, which waits for the write lock."""
         self.handed_over += 1
         async with self._async_engine.connect() as other:
             result = await other.execute(statement, parameters)
-            found = [dict(r._mapping) for r in result] if result.returns_rows else []
             await other.commit()
-            return found
+            return result
 
     def close(self) -> None:
         if self._conn is not None:
@@ -354,33 +376,6 @@ class SqliteDirect:
 def _locked(error: BaseException) -> bool:
     text = str(getattr(error, "orig", None) or error).lower()
     return "locked" in text or "busy" in text
-
-
-_SQLITE_COMPILED: dict[Any, tuple[str, list[str], dict[str, Any], dict[str, Any], list[Any]]] = {}
-
-
-def _compiled_sqlite(
-    statement: Any, dialect: Dialect
-) -> tuple[str, list[str], dict[str, Any], dict[str, Any], list[tuple[str, Any]]]:
-    """As ``_compiled``, with what SQLAlchemy would do to the values on the way in (its
-    bind processors) and to the columns on the way out (their result processors)."""
-    found = _SQLITE_COMPILED.get(statement)
-    if found is None:
-        compiled = statement.compile(dialect=dialect)
-        binds = dict(getattr(compiled, "_bind_processors", {}) or {})
-        columns = [
-            (entry.keyname, entry.type._cached_result_processor(dialect, None))
-            for entry in compiled._result_columns
-        ]
-        found = (
-            str(compiled),
-            list(compiled.positiontup or []),
-            dict(compiled.params),
-            binds,
-            columns,
-        )
-        _SQLITE_COMPILED[statement] = found
-    return found
 
 
 class _SqliteStatements:
@@ -437,14 +432,12 @@ class SqlUnitOfWork:
         self._hot = hot
         self._held: _Held | None = None
         self._sqlite_direct = sqlite_direct
-        self._direct_turn = False
         self._statements: Statements
 
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._sqlite_direct is not None:
             if self._lock is not None:
                 await self._lock.acquire()
-            self._direct_turn = True
             self._statements = self._sqlite_direct()
             return self._with_repositories()
         if self._hot is not None:
@@ -485,8 +478,7 @@ class SqlUnitOfWork:
         await asyncio.shield(self._finish(commit=exc_type is None))
 
     async def _finish(self, *, commit: bool) -> None:
-        if self._direct_turn:
-            self._direct_turn = False
+        if self._sqlite_direct is not None:  # nothing to end: the statement committed
             if self._lock is not None:
                 self._lock.release()
             return

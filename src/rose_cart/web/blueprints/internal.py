@@ -14,7 +14,7 @@ from rose_cart.domain.ids import positive_id
 from rose_cart.domain.signing import verify
 from rose_cart.web.bodies import read_json
 from rose_cart.web.context import identity, services
-from rose_cart.web.rendering import template
+from rose_cart.web.rendering import cart_mini_html
 
 bp = Blueprint("internal", __name__, url_prefix="/internal")
 
@@ -86,7 +86,7 @@ async def cart_mini() -> str:
     text = await services().cart.summary_json(await target_identity())
     html = _CART_MINI.get(text)
     if html is None:
-        html = template("fragments/cart_mini.html").render(summary=json.loads(text))
+        html = cart_mini_html(int(json.loads(text).get("count") or 0))
         if len(_CART_MINI) >= 1000:
             _CART_MINI.clear()
         _CART_MINI[text] = html
