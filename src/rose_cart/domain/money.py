@@ -89,7 +89,12 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
+        zero = _ZEROS.get(currency)
+        if zero is None:
+            zero = cls(Decimal(0), currency)
+            if len(_ZEROS) < 1000:  # codes come from stored data; a bad one raises above
+                _ZEROS[currency] = zero
+        return zero
 
     @classmethod
     def _exact(cls, amount: Decimal, currency: str) -> Money:
@@ -131,9 +136,15 @@ class Money:
 
 
 def sum_money(values: list[Money], currency: str) -> Money:
-    total = Money.zero(currency)
+    zero = Money.zero(currency)
+    amount = zero.amount
     for value in values:
-        total._same_currency(value)
+        zero._same_currency(value)
+        amount += value.amount
     # Each amount is already at the minor unit, so their plain sum is exact: one Money
     # instead of one per addition (a cart's totals add up every line, twice).
-    return Money(sum((value.amount for value in values), total.amount), total.currency)
+    return Money._exact(amount, zero.currency)
+
+
+#: Zero in each currency met so far: Money is immutable, so one will do for every sum.
+_ZEROS: dict[str, Money] = {}

@@ -14,12 +14,17 @@ header badge are taken from the answer, which is the cart page as it now is.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from rose_cart.domain.cart import CartLine, LineKind, PageGroup
+from rose_cart.domain.cart import CartLine, LineKind, PageGroup, PageRef
 from rose_cart.domain.money import Money
+from rose_cart.services.checkout import checkout_path
+
+#: What a group of site-level items (no page) is called.
+SITE_TITLE = "Rose Ash co-op shop"
 
 KIND_NAMES: dict[str, str] = {"product": "Products", "booking": "Bookings", "ticket": "Tickets"}
 IN_PLACE = (
@@ -39,6 +44,51 @@ _REFUSAL_KEY = {"product": "product_id", "booking": "entry_id", "ticket": "ticke
 def money(value: Money | None) -> str:
     """A price as shown to people; a dash when there is none (mixed currencies)."""
     return value.display() if value is not None else "—"
+
+
+def cart_groups(
+    groups: list[PageGroup], here: str, csrf: str, refusal: dict[str, Any] | None = None
+) -> Markup:
+    """The cart page's groups, one article each: the seller's heading and what the group
+    holds, its table (``cart_rows``), its subtotal and its checkout form."""
+    out: list[str] = []
+    for group in groups:
+        page = group.page
+        if page is not None:
+            slug = escape(page.slug)
+            heading = f'<a href="/cart/{slug}/">{escape(page.title)}</a>'
+        else:
+            slug, heading = Markup("site"), SITE_TITLE
+        total = money(group.total)
+        out.append(
+            f'  <article class="page-group" data-page="{slug}">\n'
+            '    <header class="group-header">\n'
+            f"      <h2>{heading}</h2>\n"
+            f'      <span class="muted kind-counts">{escape(group.counts_text)}</span>\n'
+            "    </header>\n    "
+            f"{cart_rows(group, here, csrf, refusal)}\n"
+            '    <footer class="group-footer">\n'
+            f'      <span class="group-subtotal">Subtotal <strong>{total}</strong></span>\n'
+            f"      {checkout_form(page, total, csrf)}\n"
+            "    </footer>\n  </article>\n"
+        )
+    return Markup("".join(out))
+
+
+def checkout_form(page: PageRef | None, total: str, csrf: str) -> Markup:
+    """A group's checkout button, as a form of its own. Each rendering carries a fresh
+    idempotency key: a double click sends the same one, and is charged once."""
+    title = escape(page.title) if page is not None else SITE_TITLE
+    return Markup(
+        f'<form method="post" action="{escape(checkout_path(page))}" class="checkout-form" '
+        'hx-boost="false">\n'
+        f'        <input type="hidden" name="csrf_token" value="{escape(csrf)}">\n'
+        '        <input type="hidden" name="idempotency_key" '
+        f'value="{secrets.token_urlsafe(16)}">\n'
+        '        <button type="submit" class="checkout-button">Checkout<span '
+        f'class="visually-hidden"> {title},</span> {escape(total)}</button>\n'
+        "      </form>"
+    )
 
 
 def cart_rows(

@@ -14,8 +14,7 @@ from markupsafe import Markup
 from quart import Quart, Response, flash, g, request, send_from_directory, session, url_for
 
 from rose_cart.domain.money import Money
-from rose_cart.services.checkout import checkout_path
-from rose_cart.web.cart_rows import cart_rows, money
+from rose_cart.web.cart_rows import cart_groups, cart_rows, checkout_form, money
 from rose_cart.web.context import check_login, csrf_token, identity, services
 from rose_cart.web.rendering import cart_mini_html, template
 
@@ -123,7 +122,6 @@ def register_hooks(app: Quart) -> None:
             summary = await services().cart.summary(who)
         return {
             "csrf_token": csrf_token,
-            "checkout_path": checkout_path,
             # A fresh key per rendered checkout form: a double click sends the same one.
             "idempotency_key": lambda: secrets.token_urlsafe(16),
             "current_user_id": who.user_id,
@@ -145,6 +143,21 @@ def register_hooks(app: Quart) -> None:
             url = static_urls[key] = url_for("static", filename=filename)
         return url
 
+    #: The page head's icon, styles and scripts, as they are where the app is mounted.
+    head_tags: dict[str, Markup] = {}
+
+    @app.template_global()
+    def head_assets() -> Markup:
+        """The icon, style sheet and script tags of every page's head, built once per mount
+        point (five addresses built and escaped anew were the dearest part of the head)."""
+        root = request.root_path
+        tags = head_tags.get(root)
+        if tags is None:
+            tags = head_tags[root] = Markup(
+                template("fragments/head_assets.html").render(static_url=static_url)
+            )
+        return tags
+
     # The header's badge and account link are the same for every visitor with as many
     # items: rendered once each, not included anew (a context of their own) on every page.
     @app.template_global()
@@ -163,6 +176,8 @@ def register_hooks(app: Quart) -> None:
 
     app.add_template_filter(money, "money")
     app.add_template_global(cart_rows, "cart_rows")
+    app.add_template_global(cart_groups, "cart_groups")
+    app.add_template_global(checkout_form, "checkout_form")
 
     app.add_template_filter(local_time, "local_time")
 
