@@ -12,7 +12,7 @@ from rose_cart.bootstrap import Overrides, build_services, migrate
 from rose_cart.config import Settings, load_settings
 from rose_cart.services.container import Services
 from rose_cart.web.blueprints import admin, api, cart, checkout, internal, orders
-from rose_cart.web.connection import LeanHTTPConnection
+from rose_cart.web.connection import LeanHTTPConnection, LeanRequest
 from rose_cart.web.contract import install_contract
 from rose_cart.web.errors import register_error_handlers
 from rose_cart.web.fastpath import FragmentFastPath
@@ -32,6 +32,7 @@ def create_app(
     settings.check()
     app = Quart(__name__, template_folder="web/templates", static_folder="web/static")
     app.asgi_http_class = LeanHTTPConnection
+    app.request_class = LeanRequest
     app.session_interface = VerifiedCookieSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,

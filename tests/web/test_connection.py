@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from tests.web.conftest import Web
+from tests.web.conftest import TOKEN, Web
 
 
 async def _call(web: Web, method: str, path: str, parts: list[bytes], **headers: str) -> Any:
@@ -74,3 +74,38 @@ async def test_a_file_is_sent_whole(web: Web) -> None:
     assert sent[0]["status"] == 200
     css = b"".join(m.get("body", b"") for m in sent[1:])
     assert b"cart-mini" in css and sent[-1]["more_body"] is False
+
+
+async def _visitor_cookie(web: Web) -> str:
+    """The Cookie header of a visitor who holds one of product 2 and a CSRF token."""
+    await web.client.post("/api/v1/cart/items", json={"product_id": 2, "quantity": 1})
+    async with web.client.session_transaction() as session:
+        session["csrf"] = TOKEN
+    assert web.client.cookie_jar is not None
+    return "; ".join(f"{c.name}={c.value}" for c in web.client.cookie_jar)
+
+
+async def test_a_whole_form_is_read(web: Web) -> None:
+    cookie = await _visitor_cookie(web)
+    form = f"csrf_token={TOKEN}&product_id=1&quantity=2".encode()
+    sent = await _call(
+        web,
+        "POST",
+        "/cart/add/",
+        [form],
+        content_type="application/x-www-form-urlencoded",
+        cookie=cookie,
+    )
+    assert sent[0]["status"] == 303
+    assert await web.quantities() == {1: 2, 2: 1}
+
+
+async def test_a_whole_body_over_the_limit_is_refused_and_adds_nothing(web: Web) -> None:
+    padding = "x" * (70 * 1024)
+    cookie = await _visitor_cookie(web)
+    body = json.dumps({"product_id": 1, "quantity": 2, "note": padding}).encode()
+    sent = await _call(
+        web, "POST", "/api/v1/cart/items", [body], content_type="application/json", cookie=cookie
+    )
+    assert sent[0]["status"] == 413
+    assert await web.quantities() == {2: 1}
