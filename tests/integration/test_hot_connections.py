@@ -175,3 +175,22 @@ async def test_a_visitor_gone_while_waiting_for_a_connection_takes_none_with_the
     await asyncio.sleep(0.2)
     gate.set()
     assert len(set(await asyncio.wait_for(asyncio.gather(*holders), 10))) == 2
+
+
+async def test_a_failed_statement_gives_its_kept_connection_back(kept: Made) -> None:
+    uow = kept(size=1)
+    who = CartIdentity(session_id="after-a-failure")
+    for _ in range(3):
+        with pytest.raises(asyncpg.DataError):
+            async with uow(one_statement=True) as tx:
+                # A quantity no column can hold: the driver refuses it.
+                await tx.carts.add_quantity(who, 1, 10**12, 10**13, NOW)
+
+    async def next_add() -> list[tuple[int, int]]:
+        async with uow(one_statement=True) as tx:
+            await tx.carts.add_quantity(who, 2, 1, 99, NOW)
+        async with uow(one_statement=True) as tx:
+            return [(line.product_id, line.quantity) for line in await tx.carts.live_items(who)]
+
+    # The one kept connection is free: the next visitor's add runs, and is the only line.
+    assert await asyncio.wait_for(next_add(), 5) == [(2, 1)]

@@ -106,12 +106,22 @@ class SqlConnection:
 
     async def settle(self) -> None:
         """Wait for the statement in flight, if a cancelled request left one."""
-        task, self._inflight = self._inflight, None
+        task = self._inflight
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+        self.over()
+
+    def over(self) -> bool:
+        """No statement is in flight (the last one, if any, has ended)."""
+        task = self._inflight
         if task is None:
-            return
-        await asyncio.wait([task])
+            return True
+        if not task.done():
+            return False
+        self._inflight = None
         if not task.cancelled():
-            task.exception()  # retrieved: the request that wanted it is gone
+            task.exception()  # retrieved: a request that wanted it may be gone
+        return True
 
 
 class _Compiled(NamedTuple):
@@ -223,6 +233,21 @@ class HotConnections:
         held = task.result()
         held.returned_at = time.monotonic()
         self._idle.append(held)
+
+    def release_now(self, held: _Held) -> bool:
+        """Give a connection back at once when it is healthy and holds nothing open (the
+        steady case); False leaves it to ``release``."""
+        if (
+            self._closed
+            or held.conn.invalidated
+            or held.driver.is_closed()
+            or held.conn.in_transaction()
+        ):
+            return False
+        held.returned_at = time.monotonic()
+        self._idle.append(held)
+        self._slots.release()
+        return True
 
     async def release(self, held: _Held) -> None:
         """Give a connection back once its statement is over (settled)."""
@@ -473,15 +498,34 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._finished_now():
+            return
         # Shielded: a visitor who disconnects cancels the request, and a transaction left
         # half-ended (or the SQLite writer lock left held) would stall every later request.
         await asyncio.shield(self._finish(commit=exc_type is None))
 
-    async def _finish(self, *, commit: bool) -> None:
-        if self._sqlite_direct is not None:  # nothing to end: the statement committed
+    def _finished_now(self) -> bool:
+        """End the unit here when there is nothing to wait for, as in the steady case: a
+        SQLite statement run on the loop's thread (it has committed), or a statement on a
+        hot connection that has ended. A shielded ending is a task of its own."""
+        if self._sqlite_direct is not None:
             if self._lock is not None:
                 self._lock.release()
-            return
+            return True
+        held = self._held
+        statements = self._statements
+        if (
+            held is None
+            or self._hot is None
+            or not isinstance(statements, SqlConnection)
+            or not statements.over()
+            or not self._hot.release_now(held)
+        ):
+            return False
+        self._held = self._conn = None
+        return True
+
+    async def _finish(self, *, commit: bool) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None
         held, self._held = self._held, None
