@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 
 from rose_cart.config import ConfigError, Settings, load_settings
@@ -29,10 +30,12 @@ def _serve(workers: int) -> int:
         )
         return 2
     if settings.migrate_on_start:
-        from rose_cart.bootstrap import migrate
-
-        migrate(settings)
-        # Done here once, so workers need not race to do it.
+        # Done here once, so workers need not race to do it; and in a process of its own,
+        # so that the one that serves never holds the migration tool (some 8 MB).
+        migrated = subprocess.run([sys.executable, "-m", "rose_cart.cli", "migrate"], check=False)
+        if migrated.returncode != 0:
+            print("the database could not be migrated; not starting", file=sys.stderr)
+            return migrated.returncode
         os.environ["CART_MIGRATE_ON_START"] = "false"
     uvicorn.run(
         "rose_cart.asgi:app",

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +124,56 @@ def test_serve_refuses_more_workers_than_the_settings_can_share(
     err = capsys.readouterr().err
     assert "refusing to start 2 workers" in err and named in err
     assert "SumUp sandbox" in err  # standalone without CART_SUMUP_BASE_URL
+
+
+SERVE_WITHOUT_SERVING = """
+import sys
+import uvicorn
+from rose_cart.cli import main
+uvicorn.run = lambda *args, **kwargs: print("serving; migration tool loaded:", "alembic" in sys.modules)
+sys.exit(main(["serve"]))
+"""
+
+
+def _serve_env(tmp_path: Path, database: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CART_")}
+    env.update(
+        CART_MODE="standalone",
+        CART_ENV="development",
+        CART_DATABASE_URL=database,
+        CART_REDIS_URL="",
+        CART_SECRET_KEY=secrets.token_urlsafe(32),
+        CART_INTERNAL_SECRET=secrets.token_urlsafe(32),
+        CART_ENCRYPTION_KEY=secrets.token_urlsafe(32),
+    )
+    return env
+
+
+def test_serve_migrates_in_a_process_of_its_own_first(tmp_path: Path) -> None:
+    db = tmp_path / "served.db"
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_SERVING],
+        env=_serve_env(tmp_path, f"sqlite+aiosqlite:///{db}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "database at head" in done.stdout
+    assert "serving; migration tool loaded: False" in done.stdout
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"cart_items", "orders"} <= tables
+
+
+def test_serve_does_not_start_on_a_database_it_could_not_migrate(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_SERVING],
+        env=_serve_env(tmp_path, "postgresql+asyncpg://nobody@127.0.0.1:1/none"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "could not be migrated; not starting" in done.stderr
+    assert "serving" not in done.stdout
