@@ -130,7 +130,9 @@ SERVE_WITHOUT_SERVING = """
 import sys
 import uvicorn
 from rose_cart.cli import main
-uvicorn.run = lambda *args, **kwargs: print("serving; migration tool loaded:", "alembic" in sys.modules)
+uvicorn.run = lambda *args, **kwargs: print(
+    "serving; migration tool loaded:", "alembic" in sys.modules
+)
 sys.exit(main(["serve"]))
 """
 
