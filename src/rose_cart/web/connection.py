@@ -49,11 +49,13 @@ class LeanRequest(Request):
     async def _load_form_data(self) -> None:
         if self.whole is None:
             await super()._load_form_data()
-        elif self._form is None:
-            parser = self.make_form_data_parser()
-            self._form, self._files = await parser.parse(
-                self.body, self.mimetype, self.content_length, self.mimetype_params
-            )
+            return
+        async with self._parsing_lock:  # parsed once, as Quart does
+            if self._form is None:
+                parser = self.make_form_data_parser()
+                self._form, self._files = await parser.parse(
+                    self.body, self.mimetype, self.content_length, self.mimetype_params
+                )
 
 
 class LeanHTTPConnection(ASGIHTTPConnection):
