@@ -48,6 +48,10 @@ def minor_units(currency: str) -> int:
 _QUANTA: dict[str, Decimal] = {}
 
 
+#: Zero in each currency met so far: Money is immutable, so one will do for every sum.
+_ZEROS: dict[str, Money] = {}
+
+
 def _quantum(currency: str) -> Decimal:
     found = _QUANTA.get(currency)
     if found is None:
@@ -144,7 +148,3 @@ def sum_money(values: list[Money], currency: str) -> Money:
     # Each amount is already at the minor unit, so their plain sum is exact: one Money
     # instead of one per addition (a cart's totals add up every line, twice).
     return Money._exact(amount, zero.currency)
-
-
-#: Zero in each currency met so far: Money is immutable, so one will do for every sum.
-_ZEROS: dict[str, Money] = {}

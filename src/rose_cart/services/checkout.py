@@ -62,6 +62,8 @@ def clean_idempotency_key(raw: object) -> str | None:
 
 #: The route segment that names the co-op's own (site-level) group instead of a page.
 SITE_GROUP = "site"
+#: What that group (items of no page) is called.
+SITE_TITLE = "Rose Ash co-op shop"
 
 
 def checkout_path(page: PageRef | None) -> str:
@@ -78,7 +80,7 @@ def page_checkout_links(cart: Cart) -> list[dict[str, object]]:
     return [
         {
             "slug": g.page.slug if g.page else None,
-            "title": g.page.title if g.page else "Rose Ash co-op shop",
+            "title": g.page.title if g.page else SITE_TITLE,
             "checkout_url": checkout_path(g.page),
             "checkout": checkout_body(g.page),
             "cart_url": f"/cart/{g.page.slug}/" if g.page else "/cart/",

@@ -21,10 +21,7 @@ from markupsafe import Markup, escape
 
 from rose_cart.domain.cart import CartLine, LineKind, PageGroup, PageRef
 from rose_cart.domain.money import Money
-from rose_cart.services.checkout import checkout_path
-
-#: What a group of site-level items (no page) is called.
-SITE_TITLE = "Rose Ash co-op shop"
+from rose_cart.services.checkout import SITE_TITLE, checkout_path
 
 KIND_NAMES: dict[str, str] = {"product": "Products", "booking": "Bookings", "ticket": "Tickets"}
 IN_PLACE = (
@@ -75,6 +72,11 @@ def cart_groups(
     return Markup("".join(out))
 
 
+def idempotency_key() -> str:
+    """A fresh key for one rendered checkout form: a double click sends the same one."""
+    return secrets.token_urlsafe(16)
+
+
 def checkout_form(page: PageRef | None, total: str, csrf: str) -> Markup:
     """A group's checkout button, as a form of its own. Each rendering carries a fresh
     idempotency key: a double click sends the same one, and is charged once."""
@@ -84,7 +86,7 @@ def checkout_form(page: PageRef | None, total: str, csrf: str) -> Markup:
         'hx-boost="false">\n'
         f'        <input type="hidden" name="csrf_token" value="{escape(csrf)}">\n'
         '        <input type="hidden" name="idempotency_key" '
-        f'value="{secrets.token_urlsafe(16)}">\n'
+        f'value="{idempotency_key()}">\n'
         '        <button type="submit" class="checkout-button">Checkout<span '
         f'class="visually-hidden"> {title},</span> {escape(total)}</button>\n'
         "      </form>"

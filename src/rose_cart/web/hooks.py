@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,13 @@ from markupsafe import Markup
 from quart import Quart, Response, flash, g, request, send_from_directory, session, url_for
 
 from rose_cart.domain.money import Money
-from rose_cart.web.cart_rows import cart_groups, cart_rows, checkout_form, money
+from rose_cart.web.cart_rows import (
+    cart_groups,
+    cart_rows,
+    checkout_form,
+    idempotency_key,
+    money,
+)
 from rose_cart.web.context import check_login, csrf_token, identity, services
 from rose_cart.web.rendering import cart_mini_html, template
 
@@ -122,8 +127,7 @@ def register_hooks(app: Quart) -> None:
             summary = await services().cart.summary(who)
         return {
             "csrf_token": csrf_token,
-            # A fresh key per rendered checkout form: a double click sends the same one.
-            "idempotency_key": lambda: secrets.token_urlsafe(16),
+            "idempotency_key": idempotency_key,
             "current_user_id": who.user_id,
             "current_username": session.get("username"),
             "cart_summary": summary,
