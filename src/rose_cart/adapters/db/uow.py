@@ -251,14 +251,15 @@ class HotConnections:
 
     async def release(self, held: _Held) -> None:
         """Give a connection back once its statement is over (settled)."""
+        if self.release_now(held):
+            return
         try:
             if held.conn.invalidated or held.driver.is_closed() or self._closed:
                 await self._forget(held)
                 if not self._closed:
                     await self._drop_idle()
                 return
-            if held.conn.in_transaction():
-                await held.conn.commit()  # SQLAlchemy's own bookkeeping; nothing is open
+            await held.conn.commit()  # SQLAlchemy's own bookkeeping; nothing is open
             held.returned_at = time.monotonic()
             self._idle.append(held)
         finally:
