@@ -69,10 +69,11 @@ class LeanHTTPConnection(ASGIHTTPConnection):
         request.body.append(data)
         request.body.set_complete()
         limit = request.max_content_length
-        if isinstance(request, LeanRequest) and (limit is None or len(data) <= limit):
-            length = request.content_length
-            if length is None or limit is None or length <= limit:
-                request.whole = data
+        # Over the limit (as sent or as said), it is left to Quart, which refuses it.
+        if isinstance(request, LeanRequest) and (
+            limit is None or max(len(data), request.content_length or 0) <= limit
+        ):
+            request.whole = data
         await self._answer(request, send)
 
     async def _answer(self, request: Request, send: ASGISendCallable) -> None:
