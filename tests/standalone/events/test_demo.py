@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -85,3 +86,19 @@ async def test_the_demo_migrates_and_seeds_its_events_at_start_up(tmp_path: Path
     # A restart adds nothing.
     assert len(await _entries_after_start(tmp_path / "demo.db", demo_data=True)) == 5
     assert await _entries_after_start(tmp_path / "plain.db", demo_data=False) == []
+
+
+async def test_two_workers_starting_at_once_seed_one_set_of_events(database_url: str) -> None:
+    # `serve --workers 2` on a fresh database: both workers seed as they start.
+    first = ReferenceCalendar.for_url(database_url, FakeClock())
+    second = ReferenceCalendar.for_url(database_url, FakeClock())
+    try:
+        await asyncio.gather(seed_demo_events(first), seed_demo_events(second))
+        await asyncio.gather(seed_demo_events(first), seed_demo_events(second))
+        upcoming = await first.upcoming()
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert len(named(upcoming, "bread-class-")) == 3
+    assert len(named(upcoming, "harvest-supper-")) == 1
+    assert len(named(upcoming, "candlelit-quartet-")) == 1

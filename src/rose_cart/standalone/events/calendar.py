@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -1031,12 +1031,8 @@ class ReferenceCalendar:
 
     async def ensure_calendar(self, slug: str, name: str, page_post_id: int | None) -> int:
         """The calendar with this slug, made when missing; returns its id."""
-        async with self._tx() as conn:
-            found = (
-                await conn.execute(select(calendars.c.id).where(calendars.c.slug == slug))
-            ).first()
-            if found is not None:
-                return int(found[0])
+
+        async def make(conn: SqlConnection) -> int:
             result = await conn.execute(
                 insert(calendars)
                 .values(
@@ -1046,15 +1042,14 @@ class ReferenceCalendar:
             )
             return int(result.scalar_one())
 
+        return await self._found_or_made(
+            select(calendars.c.id).where(calendars.c.slug == slug), make
+        )
+
     async def ensure_entry(self, calendar_id: int, new: NewEntry) -> int:
         """The entry with ``new.slug``, made with its ticket types when missing."""
-        async with self._tx() as conn:
-            found = (
-                await conn.execute(select(entries.c.id).where(entries.c.slug == new.slug))
-            ).first()
-            if found is not None:
-                return int(found[0])
-            now = self.clock.now()
+
+        async def make(conn: SqlConnection) -> int:
             entry_id = int(
                 (
                     await conn.execute(
@@ -1069,7 +1064,7 @@ class ReferenceCalendar:
                             cost=quantize(new.cost, new.currency),
                             currency=new.currency,
                             bookable=new.bookable,
-                            created_at=now,
+                            created_at=self.clock.now(),
                         )
                         .returning(entries.c.id)
                     )
@@ -1091,6 +1086,27 @@ class ReferenceCalendar:
                     ],
                 )
             return entry_id
+
+        return await self._found_or_made(
+            select(entries.c.id).where(entries.c.slug == new.slug), make
+        )
+
+    async def _found_or_made(
+        self, find: Any, make: Callable[[SqlConnection], Awaitable[int]]
+    ) -> int:
+        """The id ``find`` selects, or ``make``'s when there is none."""
+
+        async def once() -> int:
+            async with self._tx() as conn:
+                found = (await conn.execute(find)).first()
+                return int(found[0]) if found is not None else await make(conn)
+
+        try:
+            return await once()
+        except IntegrityError:
+            # Workers starting together on a fresh database race to make the same row;
+            # the loser's insert meets the unique slug, and its second look finds the row.
+            return await once()
 
 
 def _ended(entry: EntryView, now: datetime) -> bool:
