@@ -35,9 +35,19 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import CART_CONTENTS, postgres_database  # noqa: E402
+from run import (  # noqa: E402
+    CART_CONTENTS,
+    CHECKOUT_LINE,
+    Server,
+    free_port,
+    postgres_database,
+    start_server,
+    stop_server,
+    uvicorn_argv,
+    wait_until_answering,
+)
 
-ROWS = ("cart_page", "add_json", "add_form")
+ROWS = ("cart_page", "add_json", "add_form", "checkout")
 ADD_PRODUCTS = (4, 7, 9, 11, 13)
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 
@@ -115,6 +125,22 @@ async def row_requests(app: Any, row: str, count: int) -> Callable[[], Awaitable
             assert answer["status"] == 200 and answer["body"].count(b'name="quantity"') == 5
 
         return page
+    if row == "checkout":
+        # A visitor per checkout, holding one bakery loaf: the order, the claims (none),
+        # the SumUp checkout at the stand-in, as in `make bench`'s checkout row.
+        shoppers = []
+        for _ in range(count):
+            body = json.dumps(dict(zip(("product_id", "quantity"), CHECKOUT_LINE))).encode()
+            answer = await call(app, "POST", "/api/v1/cart/items", None, body, "application/json")
+            assert answer["status"] == 201, answer
+            shoppers.append(cookie_of(answer, None))
+
+        async def checkout() -> None:
+            answer = await call(app, "POST", "/api/v1/checkout", shoppers.pop(), b"{}",
+                                "application/json")  # fmt: skip
+            assert answer["status"] == 201, answer
+
+        return checkout
     # Enough visitors that no line reaches its cap of 99.
     people = [await visitor(app, ((1, 1),)) for _ in range(count // (5 * 90) + 1)]
     done = 0
@@ -215,16 +241,34 @@ def main() -> int:
         return 1
     unit = "CPU ms/request" if args.cpu else "instructions/request"
     print(f"{'backend':<10} {'row':<10} {unit}")
-    for backend in args.backends.split(","):
-        for row in args.rows.split(","):
-            with tempfile.TemporaryDirectory() as tmp:
-                env, db = environment(backend, Path(tmp), args)
-                try:
-                    print(f"{backend:<10} {row:<10} {measure(row, args, env, Path(tmp))}")
-                finally:
-                    if db is not None:
-                        db.drop()
+    with tempfile.TemporaryDirectory() as logs:
+        # The checkout row pays at the stand-in, in a process of its own: not counted.
+        standin = start_standin(Path(logs)) if "checkout" in args.rows.split(",") else None
+        try:
+            for backend in args.backends.split(","):
+                for row in args.rows.split(","):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        env, db = environment(backend, Path(tmp), args)
+                        if standin is not None:
+                            env["CART_SUMUP_BASE_URL"] = standin.base
+                        try:
+                            print(f"{backend:<10} {row:<10} {measure(row, args, env, Path(tmp))}")
+                        finally:
+                            if db is not None:
+                                db.drop()
+        finally:
+            if standin is not None:
+                stop_server(standin)
     return 0
+
+
+def start_standin(logdir: Path) -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CART_")}
+    standin = start_server("sumup-standin", uvicorn_argv(BENCH, "sumup_standin:app", port, 1),
+                           port, env, logdir)  # fmt: skip
+    wait_until_answering(standin, "/v0.1/checkouts", 30.0)
+    return standin
 
 
 def measure(row: str, args: argparse.Namespace, env: dict[str, str], tmp: Path) -> str:
