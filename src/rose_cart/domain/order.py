@@ -14,7 +14,7 @@ Nothing here does I/O: time, random parts and the provider's answers are passed 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -294,6 +294,10 @@ class Order:
         # Only the clock gives an order up. A closed last checkout is no reason: it may
         # have been closed a moment ago by "pay again", whose new attempt is on its way.
         return self.is_payable and now >= self.expires_at()
+
+    def copy(self) -> Order:
+        """An independent copy: a rule applied to it leaves this order as it was."""
+        return replace(self, attempts=[replace(a) for a in self.attempts])
 
     # ------------------------------------------------------------------ rules
 

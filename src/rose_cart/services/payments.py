@@ -149,18 +149,35 @@ class PaymentService:
             raise OrderNotFound()
         return order
 
-    async def transact(self, order_id: int, rule: _Rule) -> Order:
+    async def transact(self, order_id: int, rule: _Rule, *, held: Order | None = None) -> Order:
         """Load the aggregate under a row lock, apply one rule, save it with its version and
-        its effects. A paid transition also takes the ordered quantities out of the cart."""
+        its effects. A paid transition also takes the ordered quantities out of the cart.
+
+        ``held``: the order as this request last read or saved it. The rule is applied to
+        a copy of it first, and the save's version guard keeps the result only if nobody
+        has changed the order since; otherwise (and when the rule refuses the copy) the
+        order is read again under the lock. One request moving its own order along, as a
+        checkout does, so reads it once instead of at every step."""
+        copy = held.copy() if held is not None else None
         for _ in range(5):
             now = self.clock.now()
             try:
                 async with self.uow() as tx:
-                    order = await tx.orders.get(order_id, for_update=True)
+                    optimistic = copy is not None
+                    order = (
+                        copy if copy is not None else await tx.orders.get(order_id, for_update=True)
+                    )
+                    copy = None
                     if order is None:
                         raise OrderNotFound()
                     was = order.status
-                    effects = rule(order)
+                    try:
+                        effects = rule(order)
+                    except Exception:
+                        if not optimistic:
+                            raise
+                        # Refused on what may be an out-of-date copy: ask the database.
+                        raise ConcurrentChange(order_id) from None
                     became_paid = order.status == OrderStatus.PAID and was != OrderStatus.PAID
                     if became_paid:
                         items = await tx.orders.items(order.id)
@@ -220,9 +237,10 @@ class PaymentService:
         """Claims are held: the order becomes payable and the payer is sent to its first
         hosted checkout.
 
-        Of ``order`` only its id and page are used (neither ever changes): its state is read
-        again under the row lock. ``account``: what ``account_for_new_attempt`` answered for
-        the order's page earlier in the same checkout; read now when not given.
+        ``order`` is the order as this checkout read or made it; should it have changed
+        since (its claims came back after it was given up, say), it is read again under the
+        row lock and the rule applies to that. ``account``: what ``account_for_new_attempt``
+        answered for the order's page earlier in the same checkout; read now when not given.
         """
         order_id = order.id
         if account is None:
@@ -241,7 +259,7 @@ class PaymentService:
                     nonce=nonce,
                 )
 
-        return await self.resume(await self.transact(order_id, rule))
+        return await self.resume(await self.transact(order_id, rule, held=order))
 
     async def resume(self, order: Order) -> PaymentStart:
         """Send the payer to the order's live hosted checkout, making one if needed.
@@ -335,6 +353,7 @@ class PaymentService:
         order = await self.transact(
             order.id,
             lambda o: o.checkout_created(attempt.id, checkout_id, url, self.clock.now()),
+            held=order,
         )
         stored = order.attempt(attempt.id)
         if stored.is_open and stored.provider_checkout_id == checkout_id and stored.hosted_url:

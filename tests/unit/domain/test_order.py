@@ -254,3 +254,12 @@ def test_unknown_provider_status_is_pending() -> None:
     assert attempt_status_from_provider("PAID") is AttemptStatus.PAID
     assert attempt_status_from_provider("SOMETHING_NEW") is AttemptStatus.PENDING
     assert attempt_status_from_provider(None) is AttemptStatus.PENDING
+
+
+def test_a_rule_applied_to_a_copy_leaves_the_order_as_it_was() -> None:
+    o = payable_with_checkout()
+    copy = o.copy()
+    copy.apply_checkout(1, PAID, NOW)
+    assert copy.status == OrderStatus.PAID and copy.attempts[0].status == AttemptStatus.PAID
+    assert o.status == OrderStatus.PENDING and o.attempts[0].status == AttemptStatus.PENDING
+    assert o == payable_with_checkout()

@@ -273,6 +273,24 @@ async def test_an_order_left_half_claimed_is_claimed_on_retry_or_cancelled(
     assert harness.calendar.count("release", other.id) == 1
 
 
+async def test_claims_that_come_back_after_the_order_was_cancelled_never_make_it_payable(
+    harness: Harness,
+) -> None:
+    await harness.services.cart.add(ALICE, 1, 2)
+    checkout = harness.services.checkout
+    group = await checkout._group(ALICE, "bakery")
+    read = await checkout._create_order(ALICE, group, "print", "late-key-01")
+    # The events service is slow: the order is given up while its claims are on their way.
+    harness.clock.advance(minutes=11)
+    await harness.services.payments.reconcile()
+    assert (await harness.services.payments.get(read.id)).status == OrderStatus.CANCELLED
+    with pytest.raises(OrderNotPayable):
+        await harness.services.payments.begin(read)  # the order as it was read, claiming
+    assert harness.payments.create_calls == 0  # no payment link for a cancelled order
+    order = await harness.services.payments.get(read.id)
+    assert order.status == OrderStatus.CANCELLED and order.attempts == []
+
+
 # --------------------------------------------------------------------------- 5. events down
 
 
