@@ -472,11 +472,16 @@ class OrderRepository(Protocol):
         ``order.version`` and gives new attempts their ids."""
         ...
 
-    async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> Order | None: ...
+    async def id_by_idempotency_key(self, identity: CartIdentity, key: str) -> int | None:
+        """The owner's order made with this idempotency key, if any (one SELECT)."""
+        ...
 
-    async def find_payable_by_fingerprint(
+    async def payable_id_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
-    ) -> Order | None: ...
+    ) -> int | None:
+        """The owner's newest order still awaiting payment (or claims) whose cart had this
+        fingerprint, if any (one SELECT)."""
+        ...
 
     async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[Order]:
         """The owner's orders, newest first (without attempts)."""

@@ -154,18 +154,18 @@ class CheckoutService:
             raise CartEmpty()
         key = clean_idempotency_key(idempotency_key)
         if key:
-            async with self.uow() as tx:
-                existing = await tx.orders.find_by_idempotency_key(owner, key)
+            existing = await self._by_key(owner, key)
             if existing is not None:
                 await self._same_request(existing, owner, page_slug)
                 return await self._continue(existing)
 
         group = await self._group(owner, page_slug, site)
         print_ = fingerprint(owner, group)
-        async with self.uow() as tx:
-            pending = await tx.orders.find_payable_by_fingerprint(owner, print_)
-        if pending is not None:
-            return await self._continue(pending)
+        # One SELECT, which needs no transaction; the order, when there is one, is read whole.
+        async with self.uow(one_statement=True) as tx:
+            pending_id = await tx.orders.payable_id_by_fingerprint(owner, print_)
+        if pending_id is not None:
+            return await self._continue(await self.payments.get(pending_id))
         # Before anything is stored or claimed: a page whose SumUp key cannot be read
         # stops here, and nobody's money goes to another account. The first attempt is
         # made with this account, read once for the whole checkout.
@@ -291,10 +291,15 @@ class CheckoutService:
                 return order
         # A double click: the other submission made the order; use that one.
         assert key is not None
-        async with self.uow() as tx:
-            found = await tx.orders.find_by_idempotency_key(owner, key)
+        found = await self._by_key(owner, key)
         assert found is not None
         return found
+
+    async def _by_key(self, owner: CartIdentity, key: str) -> Order | None:
+        """The owner's order made with this idempotency key, if any."""
+        async with self.uow(one_statement=True) as tx:  # one SELECT: no transaction needed
+            order_id = await tx.orders.id_by_idempotency_key(owner, key)
+        return None if order_id is None else await self.payments.get(order_id)
 
     async def _claim(self, order: Order) -> None:
         """Claim the order's bookings and tickets (idempotent per order). Any failure gives

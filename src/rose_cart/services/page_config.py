@@ -141,7 +141,7 @@ class PageConfigService:
         """
         stored = None
         if page_id is not None:
-            async with self.uow() as tx:
+            async with self.uow(one_statement=True) as tx:  # one SELECT: no transaction
                 stored = await tx.page_configs.get(page_id)
         prefix = (
             stored.checkout_prefix

@@ -676,7 +676,7 @@ class SqlOrderRepository:
                     },
                 )
 
-    async def find_by_idempotency_key(self, identity: CartIdentity, key: str) -> Order | None:
+    async def id_by_idempotency_key(self, identity: CartIdentity, key: str) -> int | None:
         owner = identity.owner()
         row = (
             await self.conn.execute(
@@ -684,11 +684,11 @@ class SqlOrderRepository:
                 {**_owner_params(owner), "key": key},
             )
         ).first()
-        return None if row is None else await self.get(row.id)
+        return None if row is None else int(row.id)
 
-    async def find_payable_by_fingerprint(
+    async def payable_id_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
-    ) -> Order | None:
+    ) -> int | None:
         owner = identity.owner()
         row = (
             await self.conn.execute(
@@ -696,7 +696,7 @@ class SqlOrderRepository:
                 {**_owner_params(owner), "fingerprint": fingerprint},
             )
         ).first()
-        return None if row is None else await self.get(row.id)
+        return None if row is None else int(row.id)
 
     async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[Order]:
         rows = await self.conn.execute(
