@@ -7,6 +7,7 @@ Protocols; configuration picks the adapter behind each.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -613,6 +614,12 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+#: True while a use case runs in a task of its own that nothing cancels (see
+#: ``services.uninterrupted``): its statements are never stopped half-way, so the units of
+#: work need not shield each statement from a cancelled request on their own.
+UNINTERRUPTED: ContextVar[bool] = ContextVar("rose_cart_uninterrupted", default=False)
 
 
 class UnitOfWorkFactory(Protocol):

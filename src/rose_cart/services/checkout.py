@@ -36,6 +36,7 @@ from rose_cart.ports import (
 from rose_cart.services.cart import CartService
 from rose_cart.services.catalog import Catalog
 from rose_cart.services.payments import PaymentService, PaymentStart, owner_of
+from rose_cart.services.uninterrupted import to_the_end
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,14 @@ class CheckoutService:
         The same idempotency key, or the same unchanged cart while its order is still
         payable, gives the same order. Prices come from the market, never from the client.
         The order is not payable until its bookings and tickets are claimed; a failed claim
-        leaves nothing claimed, cancels the order and says why.
+        leaves nothing claimed, cancels the order and says why. A checkout once started
+        runs to its end even if the visitor goes away meanwhile.
         """
+        return await to_the_end(self._checkout(identity, page_slug, idempotency_key, site))
+
+    async def _checkout(
+        self, identity: CartIdentity, page_slug: str | None, idempotency_key: object, site: bool
+    ) -> CheckoutResult:
         if site and page_slug is not None:
             raise BadInput("Check out either a page or the co-op shop, not both.")
         owner = identity.owner()

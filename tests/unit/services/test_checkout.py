@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
@@ -131,6 +132,35 @@ async def test_provider_failure_at_create_keeps_cart_and_order_retryable(
     result = await harness.services.checkout.checkout(ALICE, "bakery", "retry-key-1")
     assert result.order.id == orders[0].id
     assert len(harness.payments.checkouts) == 1
+
+
+async def test_a_visitor_who_leaves_mid_checkout_comes_back_to_one_order_and_one_link(
+    harness: Harness,
+) -> None:
+    await harness.services.cart.add(ALICE, 1, 2)
+    harness.payments.create_delay = 0.05  # SumUp takes a moment, and the visitor goes away
+    leaving = asyncio.create_task(
+        harness.services.checkout.checkout(ALICE, "bakery", "leave-key-1")
+    )
+    for _ in range(5000):
+        if harness.payments.create_calls:
+            break
+        await asyncio.sleep(0.001)
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    # The checkout goes on without them: the order gets its payment link.
+    [order] = await harness.services.orders.list_for(ALICE)
+    for _ in range(500):
+        live = (await harness.services.payments.get(order.id)).live_attempt()
+        if live is not None and live.hosted_url:
+            break
+        await asyncio.sleep(0.01)
+    assert live is not None and live.hosted_url
+    harness.payments.create_delay = 0
+    again = await harness.services.checkout.checkout(ALICE, "bakery", "leave-key-1")
+    assert again.order.id == order.id and again.payment_url == live.hosted_url
+    assert harness.payments.create_calls == 1  # one checkout at SumUp, made once
 
 
 async def test_sold_out_ticket_cancels_the_order_and_keeps_the_cart(harness: Harness) -> None:

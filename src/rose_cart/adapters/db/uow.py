@@ -21,6 +21,7 @@ from rose_cart.adapters.db.repositories import (
     SqlOutboxRepository,
     SqlPageConfigRepository,
 )
+from rose_cart.ports import UNINTERRUPTED
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class SqlConnection:
         return self._conn.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if UNINTERRUPTED.get():  # nothing will cancel it: no task of its own needed
+            return await self._conn.execute(statement, parameters)
         task = asyncio.ensure_future(self._conn.execute(statement, parameters))
         self._inflight = task
         return await asyncio.shield(task)
@@ -88,6 +91,8 @@ class SqlConnection:
         # asyncpg takes and gives Python's own types: no conversions to apply.
         sql, names, defaults, _, _ = _compiled(statement, self._conn.dialect)
         values = {**defaults, **parameters}
+        if UNINTERRUPTED.get():
+            return await self._fetch(sql, [values[n] for n in names])
         task = asyncio.ensure_future(self._fetch(sql, [values[n] for n in names]))
         self._inflight = task
         return await asyncio.shield(task)
@@ -500,6 +505,9 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if self._finished_now():
+            return
+        if UNINTERRUPTED.get():
+            await self._finish(commit=exc_type is None)
             return
         # Shielded: a visitor who disconnects cancels the request, and a transaction left
         # half-ended (or the SQLite writer lock left held) would stall every later request.

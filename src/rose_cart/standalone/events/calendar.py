@@ -38,7 +38,7 @@ from rose_cart.domain.errors import (
 )
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.money import quantize
-from rose_cart.ports import CalendarEntry, Clock, Ticket
+from rose_cart.ports import UNINTERRUPTED, CalendarEntry, Clock, Ticket
 from rose_cart.standalone.events.tables import (
     bookings,
     calendars,
@@ -227,11 +227,11 @@ class ReferenceCalendar:
                 try:
                     yield statements
                 except BaseException:
-                    await asyncio.shield(self._end(statements, conn, commit=False))
+                    await _whole(self._end(statements, conn, commit=False))
                     raise
-                await asyncio.shield(self._end(statements, conn, commit=True))
+                await _whole(self._end(statements, conn, commit=True))
             finally:
-                await asyncio.shield(conn.close())
+                await _whole(conn.close())
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -250,9 +250,9 @@ class ReferenceCalendar:
             try:
                 yield read
             finally:
-                await asyncio.shield(read.settle())
+                await _whole(read.settle())
         finally:
-            await asyncio.shield(conn.close())
+            await _whole(conn.close())
 
     @staticmethod
     async def _end(statements: SqlConnection, conn: Any, *, commit: bool) -> None:
@@ -1130,6 +1130,15 @@ class ReferenceCalendar:
             # Workers starting together on a fresh database race to make the same row;
             # the loser's insert meets the unique slug, and its second look finds the row.
             return await once()
+
+
+async def _whole(step: Awaitable[Any]) -> None:
+    """Await ``step`` to its end: shielded from a cancelled request, unless nothing will
+    cancel this one (``UNINTERRUPTED``)."""
+    if UNINTERRUPTED.get():
+        await step
+    else:
+        await asyncio.shield(step)
 
 
 def _ended(entry: EntryView, now: datetime) -> bool:
