@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from rose_cart.domain.errors import (
+    CartChanged,
     PaymentProviderRejected,
     SiblingUnavailable,
     SoldOut,
@@ -372,7 +373,12 @@ class FakeCalendar:
         return quantity
 
     async def claim_entries_for_order(
-        self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
+        self,
+        order_id: int,
+        identity: CartIdentity,
+        page_post_id: int | None = None,
+        *,
+        entry_ids: Collection[int] | None = None,
     ) -> None:
         self._call("claim_entries", order_id)
         if any(b.order_id == order_id for b in self.bookings):
@@ -383,12 +389,21 @@ class FakeCalendar:
             wanted = [b for b in pending if b.item.id in self.entry_claims[order_id]]
         else:
             wanted = [b for b in pending if b.item.calendar_container_id == page_post_id]
+            if entry_ids is not None:
+                wanted = [b for b in wanted if b.item.id in entry_ids]
+                if {b.item.id for b in wanted} != set(entry_ids):
+                    raise CartChanged()
             self.entry_claims[order_id] = [b.item.id for b in wanted]
         for b in wanted:
             self._set_state(b, "ordered", order_id)
 
     async def claim_tickets_for_order(
-        self, order_id: int, user_id: int, page_post_id: int | None = None
+        self,
+        order_id: int,
+        user_id: int,
+        page_post_id: int | None = None,
+        *,
+        ticket_counts: Mapping[int, int] | None = None,
     ) -> None:
         outside_transaction("calendar.claim_tickets_for_order")
         if self.sold_out:
@@ -401,6 +416,14 @@ class FakeCalendar:
             wanted = [h for h in pending if h.item.id in self.ticket_claims[order_id]]
         else:
             wanted = [h for h in pending if h.item.calendar_container_id == page_post_id]
+            if ticket_counts is not None:
+                taken: list[_Held] = []
+                for type_id, number in ticket_counts.items():
+                    of_type = [h for h in wanted if h.item.ticket_type_id == type_id]
+                    if len(of_type) < number:
+                        raise CartChanged()
+                    taken += of_type[:number]
+                wanted = taken
         asked: dict[int, int] = {}
         for h in wanted:
             if h.item.ticket_type_id is not None:

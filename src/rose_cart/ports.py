@@ -6,7 +6,7 @@ Protocols; configuration picks the adapter behind each.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -136,12 +136,35 @@ class CalendarService(Protocol):
         ...
 
     async def claim_entries_for_order(
-        self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
-    ) -> None: ...
+        self,
+        order_id: int,
+        identity: CartIdentity,
+        page_post_id: int | None = None,
+        *,
+        entry_ids: Collection[int] | None = None,
+    ) -> None:
+        """Claim the owner's pending bookings of the page's calendars for the order.
+
+        ``entry_ids``: the entries the order was priced with. Only their bookings are
+        taken (one booked since stays in the cart, unpaid), and when one of them is no
+        longer in the cart nothing is taken and ``CartChanged`` is raised. None takes
+        every pending booking of the page."""
+        ...
 
     async def claim_tickets_for_order(
-        self, order_id: int, user_id: int, page_post_id: int | None = None
-    ) -> None: ...
+        self,
+        order_id: int,
+        user_id: int,
+        page_post_id: int | None = None,
+        *,
+        ticket_counts: Mapping[int, int] | None = None,
+    ) -> None:
+        """Claim the user's pending tickets of the page's calendars for the order.
+
+        ``ticket_counts``: how many of each ticket type the order was priced with. Exactly
+        that many are taken (the ones put in the cart first); fewer in the cart takes
+        nothing and raises ``CartChanged``. None takes every pending ticket of the page."""
+        ...
 
     async def confirm_entries_for_order(self, order_id: int) -> None: ...
 

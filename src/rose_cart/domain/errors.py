@@ -138,6 +138,16 @@ class SoldOut(Conflict):
     message = "Sorry, that has sold out."
 
 
+class CartChanged(Conflict):
+    """What a checkout priced is no longer in the cart when the order comes to claim it."""
+
+    code = "cart_changed"
+    message = (
+        "Your cart changed while you were checking out, so nothing was ordered. Please "
+        "look over your cart and check out again."
+    )
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
     message = (

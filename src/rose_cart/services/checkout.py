@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rose_cart.domain.cart import Cart, PageGroup, PageRef
 from rose_cart.domain.errors import (
     BadInput,
+    CartChanged,
     CartEmpty,
     CartError,
     IdempotencyKeyReused,
@@ -172,7 +173,8 @@ class CheckoutService:
         async with self.uow(one_statement=True) as tx:
             pending_id = await tx.orders.payable_id_by_fingerprint(owner, print_)
         if pending_id is not None:
-            return await self._continue(await self.payments.get(pending_id))
+            # Priced from a cart just like this one: its claims take this group's lines.
+            return await self._continue(await self.payments.get(pending_id), group=group)
         # Before anything is stored or claimed: a page whose SumUp key cannot be read
         # stops here, and nobody's money goes to another account. The first attempt is
         # made with this account, read once for the whole checkout.
@@ -181,8 +183,13 @@ class CheckoutService:
 
         order = await self._create_order(owner, group, print_, key)
         # A concurrent submission with the same key may have made the order, for another
-        # page: that order reads its own page's account.
-        return await self._continue(order, account if order.page_id == page_id else None)
+        # page or from another cart: that order reads its own page's account, and claims
+        # as a retry does.
+        return await self._continue(
+            order,
+            account if order.page_id == page_id else None,
+            group if order.cart_fingerprint == print_ else None,
+        )
 
     async def _same_request(self, order: Order, owner: CartIdentity, page_slug: str | None) -> None:
         """Refuse a key used before for another checkout: another page, or the same page's
@@ -219,12 +226,17 @@ class CheckoutService:
             raise IdempotencyKeyReused()
 
     async def _continue(
-        self, order: Order, account: tuple[AccountRef, str] | None = None
+        self,
+        order: Order,
+        account: tuple[AccountRef, str] | None = None,
+        group: PageGroup | None = None,
     ) -> CheckoutResult:
         """Carry an order on from wherever it stands: claim, then pay (``account``: the
-        order's page's account, when this checkout has read it already)."""
+        order's page's account, when this checkout has read it already; ``group``: the
+        cart's lines the order was priced with, when at hand, which its claims then take
+        exactly)."""
         if order.status == OrderStatus.CLAIMING:
-            await self._claim(order)
+            await self._claim(order, group)
             return self._result(await self.payments.begin(order, account))
         return self._result(await self.payments.resume(order))
 
@@ -308,30 +320,57 @@ class CheckoutService:
             order_id = await tx.orders.id_by_idempotency_key(owner, key)
         return None if order_id is None else await self.payments.get(order_id)
 
-    async def _claim(self, order: Order) -> None:
+    async def _claim(self, order: Order, group: PageGroup | None = None) -> None:
         """Claim the order's bookings and tickets (idempotent per order). Any failure gives
         back whatever was claimed and cancels the order; the visitor is told why and their
         cart keeps every line."""
         owner = owner_of(order)
         try:
-            await self._claim_or_cancel(order, owner)
+            await self._claim_or_cancel(order, owner, group)
         finally:
             # Claimed bookings and tickets leave the cart (released ones come back): what
             # the cart kept of them, and its summary, go once the events service is done.
             await self.cart.forget_summary(owner)
 
-    async def _claim_or_cancel(self, order: Order, owner: CartIdentity) -> None:
+    async def _claim_or_cancel(
+        self, order: Order, owner: CartIdentity, group: PageGroup | None
+    ) -> None:
+        # What the order charges for, when known: a booking or ticket put in the cart (or
+        # taken out) in another tab since the cart was read is then not given away (or
+        # charged for). A retry by key, whose pricing is not at hand, claims what is there.
+        entry_ids: list[int] | None = None
+        ticket_counts: dict[int, int] | None = None
+        if group is not None:
+            entry_ids = [
+                line.entry_id
+                for line in group.lines
+                if line.kind == "booking" and line.entry_id is not None
+            ]
+            ticket_counts = {
+                line.ticket_type_id: line.quantity
+                for line in group.lines
+                if line.kind == "ticket" and line.ticket_type_id is not None
+            }
         try:
-            await self.calendar.claim_entries_for_order(order.id, owner, order.page_id)
+            await self.calendar.claim_entries_for_order(
+                order.id, owner, order.page_id, entry_ids=entry_ids
+            )
             if order.user_id is not None:
-                await self.calendar.claim_tickets_for_order(order.id, order.user_id, order.page_id)
+                await self.calendar.claim_tickets_for_order(
+                    order.id, order.user_id, order.page_id, ticket_counts=ticket_counts
+                )
         except Exception as exc:
             log.warning("order %s: claiming failed (%s); cancelling it", order.id, exc)
             with contextlib.suppress(CartError):  # the cancellation's release command retries
                 await self.calendar.release_for_order(order.id)
-            await self.payments.end(
-                order.id, "sold_out" if isinstance(exc, SoldOut) else "claim_failed"
+            reason = (
+                "sold_out"
+                if isinstance(exc, SoldOut)
+                else "cart_changed"
+                if isinstance(exc, CartChanged)
+                else "claim_failed"
             )
+            await self.payments.end(order.id, reason)
             if isinstance(exc, SoldOut):
                 # The events service's words name the event and how many are left.
                 raise SoldOut(

@@ -3,10 +3,10 @@ HTTP clients of the real services."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from rose_cart.domain.errors import SiblingUnavailable
+from rose_cart.domain.errors import CartChanged, SiblingUnavailable
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.ports import CalendarEntry, MarketPlace, Post, Product, Ticket
 from rose_cart.standalone import demo_data
@@ -86,14 +86,26 @@ class EmptyCalendar:
         return 0
 
     async def claim_entries_for_order(
-        self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
+        self,
+        order_id: int,
+        identity: CartIdentity,
+        page_post_id: int | None = None,
+        *,
+        entry_ids: Collection[int] | None = None,
     ) -> None:
-        return None
+        if entry_ids:
+            raise CartChanged()  # it never had them
 
     async def claim_tickets_for_order(
-        self, order_id: int, user_id: int, page_post_id: int | None = None
+        self,
+        order_id: int,
+        user_id: int,
+        page_post_id: int | None = None,
+        *,
+        ticket_counts: Mapping[int, int] | None = None,
     ) -> None:
-        return None
+        if ticket_counts and any(ticket_counts.values()):
+            raise CartChanged()
 
     async def confirm_entries_for_order(self, order_id: int) -> None:
         return None

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from rose_cart.domain.errors import (
+    CartChanged,
     EntryNotFound,
     InvalidQuantity,
     LoginRequired,
@@ -174,6 +175,44 @@ async def test_a_claim_takes_only_the_lines_of_the_given_page(cal: Calendar) -> 
     # The cart holds nothing more.
     assert await cal.events.pending_entries(alice) == []
     assert await cal.events.pending_tickets(ALICE) == []
+
+
+async def test_a_claim_takes_exactly_what_the_order_was_priced_with(cal: Calendar) -> None:
+    alice = user(ALICE)
+    await cal.events.book(alice, cal.bread_class)
+    await cal.events.set_pending_tickets(ALICE, cal.supper_seat, 3)
+    # An order priced before the class and the third seat were put in the cart.
+    await cal.events.claim_entries_for_order(11, alice, BAKERY, entry_ids=[])
+    await cal.events.claim_tickets_for_order(11, ALICE, GARDEN, ticket_counts={cal.supper_seat: 2})
+    assert await cal.events.entries_for_order(11) == []
+    assert len(await cal.events.tickets_for_order(11)) == 2
+    [still] = await cal.events.pending_entries(alice)
+    assert still.id == cal.bread_class
+    assert len(await cal.events.pending_tickets(ALICE)) == 1
+    assert await cal.available(cal.supper_seat) == 38  # only what was claimed is sold
+
+
+async def test_a_claim_for_what_has_left_the_cart_takes_nothing(cal: Calendar) -> None:
+    alice = user(ALICE)
+    await cal.events.book(alice, cal.bread_class)
+    await cal.events.set_pending_tickets(ALICE, cal.supper_seat, 1)
+    with pytest.raises(CartChanged):
+        await cal.events.claim_entries_for_order(
+            12, alice, BAKERY, entry_ids=[cal.bread_class, cal.supper]
+        )
+    with pytest.raises(CartChanged):
+        await cal.events.claim_tickets_for_order(
+            12, ALICE, GARDEN, ticket_counts={cal.supper_seat: 1, cal.cooks_table: 1}
+        )
+    assert await cal.events.entries_for_order(12) == []
+    assert await cal.events.tickets_for_order(12) == []
+    assert len(await cal.events.pending_entries(alice)) == 1
+    assert len(await cal.events.pending_tickets(ALICE)) == 1
+    # Nothing was recorded for that order: checked out again, the cart's lines are claimed.
+    await cal.events.claim_entries_for_order(13, alice, BAKERY, entry_ids=[cal.bread_class])
+    await cal.events.claim_tickets_for_order(13, ALICE, GARDEN, ticket_counts={cal.supper_seat: 1})
+    assert len(await cal.events.entries_for_order(13)) == 1
+    assert len(await cal.events.tickets_for_order(13)) == 1
 
 
 async def test_claim_then_confirm_each_change_things_once(cal: Calendar) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
-from rose_cart.domain.errors import SoldOut
+from rose_cart.domain.errors import CartChanged, SoldOut
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import OrderStatus
+from rose_cart.ports import Ticket
 from tests.unit.services.conftest import ALICE, Harness, checkout_id
 
 ANON = CartIdentity(session_id="anon-1")
@@ -95,3 +97,64 @@ async def test_fewer_tickets_left_than_asked_stops_checkout_and_keeps_the_cart(
     result = await harness.services.checkout.checkout(ALICE, "bakery", "sold-out-key-2")
     assert result.order.id != order.id and result.order.total == Decimal("36.50")
     assert result.order.status == OrderStatus.PENDING
+
+
+def in_another_tab(h: Harness, change: Callable[[], None]) -> None:
+    """``change`` happens once, right after checkout has read the cart's bookings and
+    tickets and before it claims them: the visitor changes their cart in another tab."""
+    read = h.calendar.pending_tickets
+
+    async def then_change(user_id: int) -> list[Ticket]:
+        found = await read(user_id)
+        h.calendar.pending_tickets = read  # type: ignore[method-assign]
+        change()
+        return found
+
+    h.calendar.pending_tickets = then_change  # type: ignore[method-assign]
+
+
+async def test_what_is_added_in_another_tab_during_checkout_stays_in_the_cart_unpaid(
+    harness: Harness,
+) -> None:
+    harness.calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    supper(harness)
+    harness.calendar.hold_tickets(7, 3, 2)
+
+    def more() -> None:
+        harness.calendar.book(ALICE, 41, "Pastry morning", "15.00", page_id=101)
+        harness.calendar.hold_tickets(7, 3, 1)
+
+    in_another_tab(harness, more)
+    result = await harness.services.checkout.checkout(ALICE, "bakery")
+    assert result.order.total == Decimal("44.00")  # 20 + 2 x 12: what was in the cart
+    view = await harness.services.orders.view(ALICE, result.order.id)
+    # The order holds exactly what it charges for; the rest waits in the cart.
+    assert [e.name for e in view.bookings] == ["Bread-making class"]
+    assert [t.state for t in view.tickets] == ["reserved", "reserved"]
+    assert await cart_lines(harness) == [
+        ("booking", "Pastry morning", 1),
+        ("ticket", "Harvest supper — Adult", 1),
+    ]
+
+
+async def test_what_is_removed_in_another_tab_during_checkout_is_never_charged(
+    harness: Harness,
+) -> None:
+    await harness.services.cart.add(ALICE, 1, 2)
+    harness.calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
+    harness.calendar.book(ALICE, 41, "Pastry morning", "15.00", page_id=101)
+
+    def remove() -> None:
+        harness.calendar.bookings = [b for b in harness.calendar.bookings if b.item.id != 41]
+
+    in_another_tab(harness, remove)
+    with pytest.raises(CartChanged) as refused:
+        await harness.services.checkout.checkout(ALICE, "bakery")
+    assert "nothing was ordered" in refused.value.message.lower()
+    [order] = await harness.services.orders.list_for(ALICE)
+    assert order.status == OrderStatus.CANCELLED
+    assert harness.payments.create_calls == 0  # nobody pays for the class they removed
+    assert await cart_lines(harness) == [
+        ("product", "Sourdough", 2),
+        ("booking", "Bread-making class", 1),
+    ]

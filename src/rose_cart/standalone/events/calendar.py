@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +35,7 @@ from rose_cart.adapters.db.uow import SqlConnection
 from rose_cart.domain.cart import HARD_MAX_PER_LINE, parse_quantity
 from rose_cart.domain.errors import (
     BadInput,
+    CartChanged,
     Conflict,
     EntryNotFound,
     InvalidQuantity,
@@ -679,7 +688,12 @@ class ReferenceCalendar:
         return wanted
 
     async def claim_entries_for_order(
-        self, order_id: int, identity: CartIdentity, page_post_id: int | None = None
+        self,
+        order_id: int,
+        identity: CartIdentity,
+        page_post_id: int | None = None,
+        *,
+        entry_ids: Collection[int] | None = None,
     ) -> None:
         self._check()
         owner = identity.owner()
@@ -691,30 +705,44 @@ class ReferenceCalendar:
                 return
             now = self.clock.now()
             taken: list[int] = []
-            if owner.is_known:
+            if owner.is_known and entry_ids != []:
+                conditions = [
+                    _owned_by(owner),
+                    bookings.c.state == "pending",
+                    bookings.c.entry_id.in_(
+                        select(entries.c.id).where(
+                            entries.c.calendar_id.in_(_page_calendars(page_post_id))
+                        )
+                    ),
+                ]
+                if entry_ids is not None:
+                    conditions.append(bookings.c.entry_id.in_(sorted(set(entry_ids))))
                 result = await conn.execute(
                     update(bookings)
-                    .where(
-                        _owned_by(owner),
-                        bookings.c.state == "pending",
-                        bookings.c.entry_id.in_(
-                            select(entries.c.id).where(
-                                entries.c.calendar_id.in_(_page_calendars(page_post_id))
-                            )
-                        ),
-                    )
+                    .where(*conditions)
                     .values(state="ordered", order_id=order_id, updated_at=now)
-                    .returning(bookings.c.id)
+                    .returning(bookings.c.id, bookings.c.entry_id)
                 )
-                taken = [int(r[0]) for r in result]
+                rows = list(result)
+                if entry_ids is not None and {int(r.entry_id) for r in rows} != set(entry_ids):
+                    raise CartChanged()  # rolls the claim back: nothing is taken
+                taken = [int(r.id) for r in rows]
+            elif entry_ids:
+                raise CartChanged()
             await self._record_claim(conn, order_id, ENTRIES, owner, page_post_id, taken)
 
         await self._retrying(work)
 
     async def claim_tickets_for_order(
-        self, order_id: int, user_id: int, page_post_id: int | None = None
+        self,
+        order_id: int,
+        user_id: int,
+        page_post_id: int | None = None,
+        *,
+        ticket_counts: Mapping[int, int] | None = None,
     ) -> None:
         self._check()
+        wanted = {t: n for t, n in (ticket_counts or {}).items() if n > 0}
 
         async def work(conn: SqlConnection) -> None:
             header = await self._claim_header(conn, order_id, TICKETS)
@@ -730,25 +758,38 @@ class ReferenceCalendar:
                     )
                 ),
             )
-            type_ids = [
-                int(r[0])
-                for r in await conn.execute(
-                    select(tickets.c.ticket_type_id).where(in_page).distinct()
-                )
-            ]
+            if ticket_counts is None:
+                type_ids = [
+                    int(r[0])
+                    for r in await conn.execute(
+                        select(tickets.c.ticket_type_id).where(in_page).distinct()
+                    )
+                ]
+            else:
+                type_ids = sorted(wanted)
             await self._lock_ticket_types(conn, type_ids)
             # Someone may have claimed for this order while we waited for the lock.
             header = await self._claim_header(conn, order_id, TICKETS)
             if header is not None:
                 await self._reclaim_tickets(conn, order_id, header)
                 return
-            rows = list(
-                await conn.execute(
-                    select(tickets.c.id, tickets.c.ticket_type_id).where(
-                        in_page, tickets.c.ticket_type_id.in_(type_ids)
+            rows: list[Any] = []
+            if type_ids:
+                rows = list(
+                    await conn.execute(
+                        select(tickets.c.id, tickets.c.ticket_type_id)
+                        .where(in_page, tickets.c.ticket_type_id.in_(type_ids))
+                        .order_by(tickets.c.id)
                     )
                 )
-            )
+            if ticket_counts is not None:
+                # The ones put in the cart first, as many as the order was priced with.
+                of_type: dict[int, list[Any]] = {}
+                for r in rows:
+                    of_type.setdefault(int(r.ticket_type_id), []).append(r)
+                if any(len(of_type.get(t, [])) < n for t, n in wanted.items()):
+                    raise CartChanged()
+                rows = [r for t, n in sorted(wanted.items()) for r in of_type[t][:n]]
             await self._check_capacity(conn, Counter(int(r.ticket_type_id) for r in rows))
             ids = [int(r.id) for r in rows]
             if ids:
