@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, jsonify, request
 
 from rose_cart.domain.errors import (
+    CartChanged,
     CartEmpty,
     CartError,
     EntryNotFound,
@@ -201,6 +202,7 @@ async def delete_tickets(ticket_type_id: str) -> dict[str, Any]:
     MultiplePages,
     ProductUnavailable,
     SoldOut,
+    CartChanged,
     OrderNotPayable,
     IdempotencyKeyReused,
     PaymentProviderUnavailable,
