@@ -325,12 +325,16 @@ class CheckoutService:
         back whatever was claimed and cancels the order; the visitor is told why and their
         cart keeps every line."""
         owner = owner_of(order)
+        # An order priced with no bookings or tickets claims none (claims are exact), so
+        # what the cart shows does not change.
+        changes_cart = group is None or any(line.kind != "product" for line in group.lines)
         try:
             await self._claim_or_cancel(order, owner, group)
         finally:
             # Claimed bookings and tickets leave the cart (released ones come back): what
             # the cart kept of them, and its summary, go once the events service is done.
-            await self.cart.forget_summary(owner)
+            if changes_cart:
+                await self.cart.forget_summary(owner)
 
     async def _claim_or_cancel(
         self, order: Order, owner: CartIdentity, group: PageGroup | None

@@ -326,6 +326,21 @@ async def test_claimed_bookings_leave_the_cart_at_once_and_come_back_when_the_or
     assert (await cart.summary(ALICE))["count"] == 4
 
 
+async def test_checking_out_bread_alone_keeps_the_cart_the_events_service_sent(
+    harness: Harness,
+) -> None:
+    calendar, cart = harness.calendar, harness.services.cart
+    await cart.add(ALICE, 1, 1)  # the bakery's sourdough
+    calendar.book(ALICE, 40, "Garden supper", "20.00", page_id=102)  # another page's
+    assert (await cart.summary(ALICE))["count"] == 2
+    await harness.services.checkout.checkout(ALICE, "bakery")
+    asked = calendar.reads["pending_entries"]
+    # The bakery's order claimed nothing: the supper the cart kept is still good to show.
+    assert (await cart.summary(ALICE))["count"] == 2
+    assert [line.kind for line in (await cart.cart(ALICE)).lines] == ["product", "booking"]
+    assert calendar.reads["pending_entries"] == asked
+
+
 async def test_what_the_cart_kept_in_an_older_form_is_asked_for_again(harness: Harness) -> None:
     calendar, cart = harness.calendar, harness.services.cart
     calendar.book(ALICE, 40, "Bread-making class", "20.00", page_id=101)
