@@ -86,9 +86,9 @@ class Catalog:
         self.local = LocalMemo(local_ttl_seconds)
         # Cached text -> parsed object: the same text is parsed once per process.
         self._parsed = LocalMemo(max(self.ttl, 1), max_entries=5_000)
-        # Key -> what this process last read from, or wrote to, the shared cache there: a
+        # Key -> what this process wrote to the shared cache there a moment ago: a
         # checkout's fresh read that finds the same need not write it again.
-        self._seen_in_cache = LocalMemo(local_ttl_seconds)
+        self._written = LocalMemo(local_ttl_seconds)
 
     async def products(self, ids: Sequence[int], *, fresh: bool = False) -> dict[int, Product]:
         """Products by id. ``fresh`` asks the market itself (and refreshes the cache): what
@@ -189,7 +189,6 @@ class Catalog:
                 parsed = load(raw)
                 self._parsed.put(raw, parsed)
             found[item_id] = parsed
-            self._seen_in_cache.put(f"{kind}:{item_id}", parsed)
             if local:
                 self.local.put(f"{kind}:{item_id}", parsed)
         if missing:
@@ -199,16 +198,16 @@ class Catalog:
                 for item_id, obj in fetched.items():
                     self.local.put(f"{kind}:{item_id}", obj)
             # A miss is not in the cache; a fresh read did not look, and what this process
-            # saw there a moment ago stands for it.
+            # wrote there a moment ago stands for it.
             changed = {
                 key: obj
                 for key, obj in ((f"{kind}:{i}", o) for i, o in fetched.items())
-                if not fresh or self._seen_in_cache.get(key) != obj
+                if not fresh or self._written.get(key) != obj
             }
             if changed:
                 await self.cache.set_many(
                     {key: _dump(obj) for key, obj in changed.items()}, self.ttl
                 )
                 for key, obj in changed.items():
-                    self._seen_in_cache.put(key, obj)
+                    self._written.put(key, obj)
         return found
