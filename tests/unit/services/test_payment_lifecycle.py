@@ -19,7 +19,7 @@ from rose_cart.domain.errors import (
     PaymentProviderUnavailable,
     SiblingUnavailable,
 )
-from rose_cart.domain.order import AttemptStatus, Attention, OrderStatus
+from rose_cart.domain.order import AttemptStatus, Attention, Order, OrderStatus
 from rose_cart.ports import AdminOrderFilter, CheckoutState, PaymentCredentials
 from tests.fakes import FakePaymentProvider
 from tests.unit.services.conftest import ALICE, Harness, checked_out, checkout_id, outbox
@@ -250,13 +250,19 @@ async def test_a_claim_failing_for_any_reason_cancels_the_order_and_keeps_the_ca
     assert fresh.order.status == OrderStatus.PENDING and fresh.order.id != order.id
 
 
+async def order_left_claiming(h: Harness, key: str, fingerprint: str = "print") -> Order:
+    """Alice's bakery order as a checkout that stopped before its claims leaves it."""
+    checkout = h.services.checkout
+    group = await checkout._group(ALICE, "bakery")
+    return await checkout._create_order(ALICE, group, fingerprint, key)
+
+
 async def test_an_order_left_half_claimed_is_claimed_on_retry_or_cancelled(
     harness: Harness,
 ) -> None:
     await harness.services.cart.add(ALICE, 1, 2)
     checkout = harness.services.checkout
-    group = await checkout._group(ALICE, "bakery")
-    stuck = await checkout._create_order(ALICE, group, "print", "stuck-key-01")  # then died
+    stuck = await order_left_claiming(harness, "stuck-key-01")
     assert stuck.status == OrderStatus.CLAIMING
     assert (await harness.services.payments.reconcile()).checked == 1
     assert (await harness.services.payments.get(stuck.id)).status == OrderStatus.CLAIMING
@@ -265,7 +271,7 @@ async def test_an_order_left_half_claimed_is_claimed_on_retry_or_cancelled(
     assert result.order.id == stuck.id and result.order.status == OrderStatus.PENDING
     assert harness.calendar.count("claim_entries", stuck.id) == 1
 
-    other = await checkout._create_order(ALICE, group, "print-2", "stuck-key-02")
+    other = await order_left_claiming(harness, "stuck-key-02", "print-2")
     harness.clock.advance(minutes=11)
     await harness.services.payments.reconcile()
     assert (await harness.services.payments.get(other.id)).status == OrderStatus.CANCELLED
@@ -277,9 +283,7 @@ async def test_claims_that_come_back_after_the_order_was_cancelled_never_make_it
     harness: Harness,
 ) -> None:
     await harness.services.cart.add(ALICE, 1, 2)
-    checkout = harness.services.checkout
-    group = await checkout._group(ALICE, "bakery")
-    read = await checkout._create_order(ALICE, group, "print", "late-key-01")
+    read = await order_left_claiming(harness, "late-key-01")
     # The events service is slow: the order is given up while its claims are on their way.
     harness.clock.advance(minutes=11)
     await harness.services.payments.reconcile()
