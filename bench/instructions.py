@@ -129,8 +129,9 @@ async def row_requests(app: Any, row: str, count: int) -> Callable[[], Awaitable
         # A visitor per checkout, holding one bakery loaf: the order, the claims (none),
         # the SumUp checkout at the stand-in, as in `make bench`'s checkout row.
         shoppers = []
+        product_id, quantity = CHECKOUT_LINE
         for _ in range(count):
-            body = json.dumps(dict(zip(("product_id", "quantity"), CHECKOUT_LINE))).encode()
+            body = json.dumps({"product_id": product_id, "quantity": quantity}).encode()
             answer = await call(app, "POST", "/api/v1/cart/items", None, body, "application/json")
             assert answer["status"] == 201, answer
             shoppers.append(cookie_of(answer, None))
