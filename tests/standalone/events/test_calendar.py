@@ -192,6 +192,27 @@ async def test_a_claim_takes_exactly_what_the_order_was_priced_with(cal: Calenda
     assert await cal.available(cal.supper_seat) == 38  # only what was claimed is sold
 
 
+async def test_an_order_priced_with_no_bookings_never_takes_any_even_when_claimed_again(
+    cal: Calendar,
+) -> None:
+    alice = user(ALICE)
+    # The order was priced with bread alone; the class and the seat were put in the cart
+    # in another tab.
+    await cal.events.book(alice, cal.bread_class)
+    await cal.events.set_pending_tickets(ALICE, cal.supper_seat, 1)
+    for _ in range(2):  # a double click
+        await cal.events.claim_entries_for_order(14, alice, BAKERY, entry_ids=[])
+        await cal.events.claim_tickets_for_order(14, ALICE, GARDEN, ticket_counts={})
+    # Paid late, after it expired: the re-claim takes back what it took, which was nothing.
+    await cal.events.release_for_order(14)
+    await cal.events.claim_entries_for_order(14, alice, BAKERY)
+    await cal.events.claim_tickets_for_order(14, ALICE, GARDEN)
+    assert await cal.events.entries_for_order(14) == []
+    assert await cal.events.tickets_for_order(14) == []
+    assert len(await cal.events.pending_entries(alice)) == 1
+    assert len(await cal.events.pending_tickets(ALICE)) == 1
+
+
 async def test_a_claim_for_what_has_left_the_cart_takes_nothing(cal: Calendar) -> None:
     alice = user(ALICE)
     await cal.events.book(alice, cal.bread_class)

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -246,8 +247,8 @@ class ReferenceCalendar:
                 self._lock.release()
 
     @asynccontextmanager
-    async def _one_read(self) -> AsyncIterator[SqlConnection]:
-        """A single SELECT, which needs no transaction: on PostgreSQL it runs without
+    async def _one_statement(self) -> AsyncIterator[SqlConnection]:
+        """A single statement, which needs no transaction: on PostgreSQL it runs without
         BEGIN and COMMIT (two round trips fewer); SQLite takes it as ``_tx`` does."""
         if self._autocommit is None:
             async with self._tx() as statements:
@@ -604,7 +605,7 @@ class ReferenceCalendar:
         self._check()
         if not identity.owner().is_known:
             return []
-        async with self._one_read() as conn:
+        async with self._one_statement() as conn:
             rows = await conn.execute(
                 select(
                     entries,
@@ -697,6 +698,9 @@ class ReferenceCalendar:
     ) -> None:
         self._check()
         owner = identity.owner()
+        nothing = entry_ids is not None and not entry_ids
+        if nothing and await self._record_nothing_claimed(order_id, ENTRIES, owner, page_post_id):
+            return  # else claimed before: what it took is taken again, as below
 
         async def work(conn: SqlConnection) -> None:
             header = await self._claim_header(conn, order_id, ENTRIES)
@@ -743,6 +747,14 @@ class ReferenceCalendar:
     ) -> None:
         self._check()
         wanted = {t: n for t, n in (ticket_counts or {}).items() if n > 0}
+        if (
+            ticket_counts is not None
+            and not wanted
+            and await self._record_nothing_claimed(
+                order_id, TICKETS, CartIdentity(user_id=user_id), page_post_id
+            )
+        ):
+            return  # else claimed before: what it took is taken again, as below
 
         async def work(conn: SqlConnection) -> None:
             header = await self._claim_header(conn, order_id, TICKETS)
@@ -810,6 +822,28 @@ class ReferenceCalendar:
             select(claims).where(claims.c.order_id == order_id, claims.c.kind == kind)
         )
         return result.first()
+
+    async def _record_nothing_claimed(
+        self, order_id: int, kind: str, owner: CartIdentity, page_post_id: int | None
+    ) -> bool:
+        """Record that the order claims nothing of this kind, in one statement; False when
+        the order has claimed before (its record stands, and says what it took)."""
+        insert_ = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        async with self._one_statement() as conn:
+            result = await conn.execute(
+                insert_(claims)
+                .values(
+                    order_id=order_id,
+                    kind=kind,
+                    user_id=owner.user_id,
+                    session_id=None if owner.user_id is not None else owner.session_id,
+                    page_post_id=page_post_id,
+                    created_at=self.clock.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["order_id", "kind"])
+                .returning(claims.c.order_id)
+            )
+            return result.first() is not None
 
     async def _record_claim(
         self,
