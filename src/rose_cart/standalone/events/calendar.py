@@ -823,6 +823,18 @@ class ReferenceCalendar:
         )
         return result.first()
 
+    def _claim_row(
+        self, order_id: int, kind: str, owner: CartIdentity, page_post_id: int | None
+    ) -> dict[str, Any]:
+        return {
+            "order_id": order_id,
+            "kind": kind,
+            "user_id": owner.user_id,
+            "session_id": None if owner.user_id is not None else owner.session_id,
+            "page_post_id": page_post_id,
+            "created_at": self.clock.now(),
+        }
+
     async def _record_nothing_claimed(
         self, order_id: int, kind: str, owner: CartIdentity, page_post_id: int | None
     ) -> bool:
@@ -832,14 +844,7 @@ class ReferenceCalendar:
         async with self._one_statement() as conn:
             result = await conn.execute(
                 insert_(claims)
-                .values(
-                    order_id=order_id,
-                    kind=kind,
-                    user_id=owner.user_id,
-                    session_id=None if owner.user_id is not None else owner.session_id,
-                    page_post_id=page_post_id,
-                    created_at=self.clock.now(),
-                )
+                .values(self._claim_row(order_id, kind, owner, page_post_id))
                 .on_conflict_do_nothing(index_elements=["order_id", "kind"])
                 .returning(claims.c.order_id)
             )
@@ -855,14 +860,7 @@ class ReferenceCalendar:
         item_ids: Sequence[int],
     ) -> None:
         await conn.execute(
-            insert(claims).values(
-                order_id=order_id,
-                kind=kind,
-                user_id=owner.user_id,
-                session_id=None if owner.user_id is not None else owner.session_id,
-                page_post_id=page_post_id,
-                created_at=self.clock.now(),
-            )
+            insert(claims).values(self._claim_row(order_id, kind, owner, page_post_id))
         )
         if item_ids:
             await conn.execute(
