@@ -496,6 +496,11 @@ class OrderRepository(Protocol):
         ``order.version`` and gives new attempts their ids."""
         ...
 
+    async def save_alone(self, order: Order) -> bool:
+        """``save`` as one statement, needing no transaction around it, where the database
+        and the order allow (else False, and nothing is written)."""
+        ...
+
     async def id_by_idempotency_key(self, identity: CartIdentity, key: str) -> int | None:
         """The owner's order made with this idempotency key, if any (one SELECT)."""
         ...

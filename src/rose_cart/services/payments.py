@@ -159,6 +159,11 @@ class PaymentService:
         order is read again under the lock. One request moving its own order along, as a
         checkout does, so reads it once instead of at every step."""
         copy = held.copy() if held is not None else None
+        if copy is not None:
+            alone = await self._saved_alone(copy, rule)
+            if alone is not None:
+                return alone
+            copy = None  # the order moved, or this change needs a transaction: read it again
         for _ in range(5):
             now = self.clock.now()
             try:
@@ -197,6 +202,24 @@ class PaymentService:
                 self.on_outbox()
             return order
         raise ConcurrentChange(order_id)
+
+    async def _saved_alone(self, order: Order, rule: _Rule) -> Order | None:
+        """``rule`` applied to ``order`` (a copy the caller holds) and saved in one
+        statement, when that is all it takes: no effects to record, nothing paid. None
+        when it was not saved (the order has moved, or the change needs a transaction)."""
+        was = order.status
+        try:
+            effects = rule(order)
+        except Exception:
+            return None  # refused on what may be an out-of-date copy
+        if effects or (order.status == OrderStatus.PAID and was != OrderStatus.PAID):
+            return None
+        try:
+            async with self.uow(one_statement=True) as tx:
+                saved = await tx.orders.save_alone(order)
+        except ConcurrentChange:
+            return None
+        return order if saved else None
 
     async def _ask(
         self,

@@ -20,7 +20,7 @@ from rose_cart.domain.errors import (
     SiblingUnavailable,
 )
 from rose_cart.domain.order import AttemptStatus, Attention, Order, OrderStatus
-from rose_cart.ports import AdminOrderFilter, CheckoutState, PaymentCredentials
+from rose_cart.ports import AdminOrderFilter, CheckoutState, ConcurrentChange, PaymentCredentials
 from tests.fakes import FakePaymentProvider
 from tests.unit.services.conftest import ALICE, Harness, checked_out, checkout_id, outbox
 
@@ -293,6 +293,29 @@ async def test_claims_that_come_back_after_the_order_was_cancelled_never_make_it
     assert harness.payments.create_calls == 0  # no payment link for a cancelled order
     order = await harness.services.payments.get(read.id)
     assert order.status == OrderStatus.CANCELLED and order.attempts == []
+
+
+async def test_an_order_saved_in_one_statement_never_overwrites_a_newer_change(
+    harness: Harness,
+) -> None:
+    result = await checked_out(harness)
+    payments = harness.services.payments
+    read = await payments.get(result.order.id)
+    # The reconciler changes the order after this request read it.
+    now = harness.clock.now()
+    await payments.transact(read.id, lambda o: o.checkout_unreadable(o.attempts[0].id, now))
+    newer = await payments.get(read.id)
+    read.attempts[0].hosted_url = "https://pay.example/somewhere-else"
+    async with harness.services.cart.uow(one_statement=True) as tx:
+        try:
+            saved: bool | None = await tx.orders.save_alone(read)
+        except ConcurrentChange:
+            saved = None
+    # Refused on PostgreSQL; on SQLite a save is never one statement.
+    assert saved is (None if harness.database_url.startswith("postgresql") else False)
+    stored = await payments.get(read.id)
+    assert stored.version == newer.version
+    assert stored.attempts[0].hosted_url == newer.attempts[0].hosted_url
 
 
 # --------------------------------------------------------------------------- 5. events down
