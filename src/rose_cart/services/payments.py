@@ -133,6 +133,8 @@ class PaymentService:
         self.valid_for = valid_for
         self.nonce = nonce
         self.on_outbox = on_outbox or (lambda: None)
+        #: Whether the database saves an order in one statement (None: not known yet).
+        self._saves_alone: bool | None = None
 
     # ----------------------------------------------------------------- plumbing
 
@@ -157,13 +159,16 @@ class PaymentService:
         a copy of it first, and the save's version guard keeps the result only if nobody
         has changed the order since; otherwise (and when the rule refuses the copy) the
         order is read again under the lock. One request moving its own order along, as a
-        checkout does, so reads it once instead of at every step."""
+        checkout does, so reads it once instead of at every step; and where the step has
+        nothing else to record, its save is one statement without a transaction
+        (``save_alone``, on PostgreSQL), under the same version guard."""
         copy = held.copy() if held is not None else None
-        if copy is not None:
-            alone = await self._saved_alone(copy, rule)
+        if held is not None and self._saves_alone is not False:
+            alone, moved = await self._saved_alone(held.copy(), rule)
             if alone is not None:
                 return alone
-            copy = None  # the order moved, or this change needs a transaction: read it again
+            if moved:
+                copy = None  # read it again
         for _ in range(5):
             now = self.clock.now()
             try:
@@ -203,23 +208,26 @@ class PaymentService:
             return order
         raise ConcurrentChange(order_id)
 
-    async def _saved_alone(self, order: Order, rule: _Rule) -> Order | None:
-        """``rule`` applied to ``order`` (a copy the caller holds) and saved in one
-        statement, when that is all it takes: no effects to record, nothing paid. None
-        when it was not saved (the order has moved, or the change needs a transaction)."""
+    async def _saved_alone(self, order: Order, rule: _Rule) -> tuple[Order | None, bool]:
+        """``rule`` applied to ``order`` (a copy of what the caller holds) and saved in one
+        statement, when that is all it takes: no effects to record, nothing paid. Returns
+        the saved order, or None and whether the order has moved (or the rule refused the
+        copy): ``transact`` then goes on as without it, reading the order again if so."""
         was = order.status
         try:
             effects = rule(order)
         except Exception:
-            return None  # refused on what may be an out-of-date copy
+            return None, True  # refused on what may be an out-of-date copy
         if effects or (order.status == OrderStatus.PAID and was != OrderStatus.PAID):
-            return None
+            return None, False
         try:
             async with self.uow(one_statement=True) as tx:
                 saved = await tx.orders.save_alone(order)
         except ConcurrentChange:
-            return None
-        return order if saved else None
+            return None, True
+        # The database decides whether it can (PostgreSQL can): learnt once, not asked again.
+        self._saves_alone = saved
+        return (order if saved else None), False
 
     async def _ask(
         self,
