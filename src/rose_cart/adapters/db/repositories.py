@@ -453,6 +453,19 @@ def _attempt(row: Row[Any]) -> PaymentAttempt:
     )
 
 
+#: What a saved attempt may change (``_attempt_values``).
+_ATTEMPT_CHANGES = (
+    "status",
+    "reference",
+    "provider_checkout_id",
+    "hosted_url",
+    "transaction_id",
+    "valid_until",
+    "unreadable_since",
+    "updated_at",
+)
+
+
 def _attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
     return {
         "status": attempt.status.value,
@@ -512,26 +525,25 @@ _SAVE_ATTEMPT = update(payment_attempts).where(
 )
 _NEW_ATTEMPT = insert(payment_attempts).returning(payment_attempts.c.id)
 
+
 # ``save`` of an order with one attempt as one PostgreSQL statement: the order's guarded
 # UPDATE in a CTE, and the attempt's INSERT or UPDATE taking its order id from that CTE,
 # so nothing is written unless the guard held. Parameters: the guard's, ``o_<column>`` for
 # the order, ``a_<column>`` for the attempt.
+def _set_from(table: Any, prefix: str, names: Sequence[str]) -> dict[Any, Any]:
+    """Each named column set from the parameter ``<prefix><name>``, of the column's type."""
+    return {table.c[n]: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
+
+
 _ORDER_SAVED = (
     update(orders)
     .where(orders.c.id == bindparam("guard_id"), orders.c.version == bindparam("guard_version"))
     .values(
-        {
-            orders.c[name]: bindparam(f"o_{name}", type_=orders.c[name].type)
-            for name in (
-                "status",
-                "paid_at",
-                "needs_refund",
-                "attention",
-                "refunded",
-                "updated_at",
-                "version",
-            )
-        }
+        _set_from(
+            orders,
+            "o_",
+            ("status", "paid_at", "needs_refund", "attention", "refunded", "updated_at", "version"),
+        )
     )
     .returning(orders.c.id)
     .cte("saved")
@@ -554,21 +566,7 @@ _SAVE_WITH_ATTEMPT = (
         payment_attempts.c.id == bindparam("guard_attempt_id"),
         payment_attempts.c.order_id == _ORDER_SAVED.c.id,
     )
-    .values(
-        {
-            payment_attempts.c[name]: bindparam(f"a_{name}", type_=payment_attempts.c[name].type)
-            for name in (
-                "status",
-                "reference",
-                "provider_checkout_id",
-                "hosted_url",
-                "transaction_id",
-                "valid_until",
-                "unreadable_since",
-                "updated_at",
-            )
-        }
-    )
+    .values(_set_from(payment_attempts, "a_", _ATTEMPT_CHANGES))
     .returning(payment_attempts.c.id)
 )
 _NEW_OUTBOX = insert(outbox)
