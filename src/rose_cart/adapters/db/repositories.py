@@ -453,6 +453,45 @@ def _attempt(row: Row[Any]) -> PaymentAttempt:
     )
 
 
+#: What saving an order changes in its row (``_order_values``).
+_ORDER_CHANGES = (
+    "status",
+    "paid_at",
+    "needs_refund",
+    "attention",
+    "refunded",
+    "updated_at",
+    "version",
+)
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    """What saving an order writes to its row (the version moved on by one)."""
+    return {
+        "status": order.status.value,
+        "paid_at": order.paid_at,
+        "needs_refund": order.needs_refund,
+        "attention": order.attention,
+        "refunded": order.refunded,
+        "updated_at": order.updated_at,
+        "version": order.version + 1,
+    }
+
+
+def _new_attempt_values(attempt: PaymentAttempt) -> dict[str, Any]:
+    """A new attempt's row, but for its order's id."""
+    return {
+        "number": attempt.number,
+        "amount": attempt.amount,
+        "currency": attempt.currency,
+        "account": attempt.account,
+        "merchant_code": attempt.merchant_code,
+        "api_key_encrypted": attempt.key_token,
+        "created_at": attempt.created_at,
+        **_attempt_values(attempt),
+    }
+
+
 #: What a saved attempt may change (``_attempt_values``).
 _ATTEMPT_CHANGES = (
     "status",
@@ -538,13 +577,7 @@ def _set_from(table: Any, prefix: str, names: Sequence[str]) -> dict[Any, Any]:
 _ORDER_SAVED = (
     update(orders)
     .where(orders.c.id == bindparam("guard_id"), orders.c.version == bindparam("guard_version"))
-    .values(
-        _set_from(
-            orders,
-            "o_",
-            ("status", "paid_at", "needs_refund", "attention", "refunded", "updated_at", "version"),
-        )
-    )
+    .values(_set_from(orders, "o_", _ORDER_CHANGES))
     .returning(orders.c.id)
     .cte("saved")
 )
@@ -690,17 +723,7 @@ class SqlOrderRepository:
     async def save(self, order: Order) -> None:
         result = await self.conn.execute(
             _SAVE_ORDER,
-            {
-                "guard_id": order.id,
-                "guard_version": order.version,
-                "status": order.status.value,
-                "paid_at": order.paid_at,
-                "needs_refund": order.needs_refund,
-                "attention": order.attention,
-                "refunded": order.refunded,
-                "updated_at": order.updated_at,
-                "version": order.version + 1,
-            },
+            {"guard_id": order.id, "guard_version": order.version, **_order_values(order)},
         )
         if not result.rowcount:
             raise ConcurrentChange(order.id)
@@ -709,18 +732,7 @@ class SqlOrderRepository:
             if attempt.id == 0:
                 row = (
                     await self.conn.execute(
-                        _NEW_ATTEMPT,
-                        {
-                            "order_id": order.id,
-                            "number": attempt.number,
-                            "amount": attempt.amount,
-                            "currency": attempt.currency,
-                            "account": attempt.account,
-                            "merchant_code": attempt.merchant_code,
-                            "api_key_encrypted": attempt.key_token,
-                            "created_at": attempt.created_at,
-                            **_attempt_values(attempt),
-                        },
+                        _NEW_ATTEMPT, {"order_id": order.id, **_new_attempt_values(attempt)}
                     )
                 ).one()
                 attempt.id = int(row.id)
@@ -741,33 +753,17 @@ class SqlOrderRepository:
         if self.conn.dialect.name != "postgresql" or len(order.attempts) != 1:
             return False
         [attempt] = order.attempts
-        params: dict[str, Any] = {
-            "guard_id": order.id,
-            "guard_version": order.version,
-            "o_status": order.status.value,
-            "o_paid_at": order.paid_at,
-            "o_needs_refund": order.needs_refund,
-            "o_attention": order.attention,
-            "o_refunded": order.refunded,
-            "o_updated_at": order.updated_at,
-            "o_version": order.version + 1,
-        }
-        params.update({f"a_{k}": v for k, v in _attempt_values(attempt).items()})
+        params: dict[str, Any] = {"guard_id": order.id, "guard_version": order.version}
+        params.update({f"o_{k}": v for k, v in _order_values(order).items()})
         stmt: Any
         if attempt.id == 0:
-            params.update(
-                a_number=attempt.number,
-                a_amount=attempt.amount,
-                a_currency=attempt.currency,
-                a_account=attempt.account,
-                a_merchant_code=attempt.merchant_code,
-                a_api_key_encrypted=attempt.key_token,
-                a_created_at=attempt.created_at,
-            )
+            values = _new_attempt_values(attempt)
             stmt = _SAVE_WITH_NEW_ATTEMPT
         else:
+            values = _attempt_values(attempt)
             params["guard_attempt_id"] = attempt.id
             stmt = _SAVE_WITH_ATTEMPT
+        params.update({f"a_{k}": v for k, v in values.items()})
         row = (await self.conn.execute(stmt, params)).first()
         if row is None:
             raise ConcurrentChange(order.id)
