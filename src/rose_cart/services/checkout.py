@@ -323,25 +323,13 @@ class CheckoutService:
     async def _claim(self, order: Order, group: PageGroup | None = None) -> None:
         """Claim the order's bookings and tickets (idempotent per order). Any failure gives
         back whatever was claimed and cancels the order; the visitor is told why and their
-        cart keeps every line."""
-        owner = owner_of(order)
-        # An order priced with no bookings or tickets claims none (claims are exact), so
-        # what the cart shows does not change.
-        changes_cart = group is None or any(line.kind != "product" for line in group.lines)
-        try:
-            await self._claim_or_cancel(order, owner, group)
-        finally:
-            # Claimed bookings and tickets leave the cart (released ones come back): what
-            # the cart kept of them, and its summary, go once the events service is done.
-            if changes_cart:
-                await self.cart.forget_summary(owner)
+        cart keeps every line.
 
-    async def _claim_or_cancel(
-        self, order: Order, owner: CartIdentity, group: PageGroup | None
-    ) -> None:
-        # What the order charges for, when known: a booking or ticket put in the cart (or
-        # taken out) in another tab since the cart was read is then not given away (or
-        # charged for). A retry by key, whose pricing is not at hand, claims what is there.
+        ``group``: the cart's lines the order was priced with, when at hand. The claims
+        then take exactly those: a booking or ticket put in the cart (or taken out) in
+        another tab since the cart was read is not given away (or charged for). A retry by
+        key, whose pricing is not at hand, claims what is there."""
+        owner = owner_of(order)
         entry_ids: list[int] | None = None
         ticket_counts: dict[int, int] | None = None
         if group is not None:
@@ -356,6 +344,22 @@ class CheckoutService:
                 if line.kind == "ticket" and line.ticket_type_id is not None
             }
         try:
+            await self._claim_or_cancel(order, owner, entry_ids, ticket_counts)
+        finally:
+            # Claimed bookings and tickets leave the cart (released ones come back): what
+            # the cart kept of them, and its summary, go once the events service is done.
+            # An order priced with none claims none, and the cart is as it was.
+            if entry_ids is None or entry_ids or ticket_counts:
+                await self.cart.forget_summary(owner)
+
+    async def _claim_or_cancel(
+        self,
+        order: Order,
+        owner: CartIdentity,
+        entry_ids: list[int] | None,
+        ticket_counts: dict[int, int] | None,
+    ) -> None:
+        try:
             await self.calendar.claim_entries_for_order(
                 order.id, owner, order.page_id, entry_ids=entry_ids
             )
@@ -367,13 +371,8 @@ class CheckoutService:
             log.warning("order %s: claiming failed (%s); cancelling it", order.id, exc)
             with contextlib.suppress(CartError):  # the cancellation's release command retries
                 await self.calendar.release_for_order(order.id)
-            reason = (
-                "sold_out"
-                if isinstance(exc, SoldOut)
-                else "cart_changed"
-                if isinstance(exc, CartChanged)
-                else "claim_failed"
-            )
+            # Sold out and a changed cart are named as they are; anything else is a failure.
+            reason = exc.code if isinstance(exc, SoldOut | CartChanged) else "claim_failed"
             await self.payments.end(order.id, reason)
             if isinstance(exc, SoldOut):
                 # The events service's words name the event and how many are left.

@@ -709,7 +709,7 @@ class ReferenceCalendar:
                 return
             now = self.clock.now()
             taken: list[int] = []
-            if owner.is_known and entry_ids != []:
+            if owner.is_known:
                 conditions = [
                     _owned_by(owner),
                     bookings.c.state == "pending",
