@@ -76,6 +76,7 @@ class GuardedUnitOfWorkFactory:
 
     def __init__(self, inner: UnitOfWorkFactory) -> None:
         self.inner = inner
+        self.writes_alone = inner.writes_alone
 
     @property
     def engine(self) -> Any:

@@ -481,9 +481,15 @@ class OrderRepository(Protocol):
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
+        announce: bool = False,
     ) -> Order | None:
         """Store an order in ``claiming`` with its items. None when another order already
-        holds this owner's ``idempotency_key`` (a double click): fetch that one instead."""
+        holds this owner's ``idempotency_key`` (a double click): fetch that one instead,
+        nothing having been written.
+
+        ``announce``: the order's creation (``domain.events.order_created``) goes into the
+        outbox with it. Where the factory ``writes_alone``, all of it is one statement,
+        which needs no transaction around it."""
         ...
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
@@ -651,6 +657,10 @@ UNINTERRUPTED: ContextVar[bool] = ContextVar("rose_cart_uninterrupted", default=
 
 
 class UnitOfWorkFactory(Protocol):
+    #: One statement can write an order with its items and its outbox record (PostgreSQL's
+    #: data-modifying CTEs): ``OrderRepository.create`` may then run with ``one_statement``.
+    writes_alone: bool
+
     def __call__(self, *, one_statement: bool = False) -> UnitOfWork:
         """A new unit of work. ``one_statement``: its work is one statement, atomic by
         itself, so it needs no transaction around it (no BEGIN/COMMIT round trips); only

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rose_cart.adapters.db.engine import make_engine, open_pool
+from rose_cart.adapters.db.tables import orders
 from rose_cart.adapters.db.uow import SqlUnitOfWorkFactory
 from rose_cart.domain.identity import CartIdentity
+from rose_cart.domain.order import Order
+from rose_cart.ports import NewOrderItem
 
 pytestmark = pytest.mark.postgres
 
@@ -194,3 +199,83 @@ async def test_a_failed_statement_gives_its_kept_connection_back(kept: Made) -> 
 
     # The one kept connection is free: the next visitor's add runs, and is the only line.
     assert await asyncio.wait_for(next_add(), 5) == [(2, 1)]
+
+
+async def test_an_order_made_in_one_statement_is_the_order_a_transaction_makes(
+    kept: Made,
+) -> None:
+    uow = kept()
+    owner = CartIdentity(session_id="one-statement-visitor")
+    made: dict[bool, Order] = {}
+    for alone in (True, False):
+        async with uow(one_statement=alone) as tx:
+            order = await tx.orders.create(
+                identity=owner,
+                page_id=3,
+                page_slug="bakery",
+                page_title="Bakery",
+                currency="GBP",
+                total=Decimal("12.10"),
+                items=[
+                    NewOrderItem(1, "Sourdough", 2, Decimal("4.50"), 11),
+                    NewOrderItem(2, "Rye", 1, Decimal("3.10"), None),
+                ],
+                webhook_token=f"token-{alone}",
+                idempotency_key=f"key-{alone}-0001",
+                cart_fingerprint="print",
+                now=NOW,
+                announce=True,
+            )
+        assert order is not None
+        made[alone] = order
+    alone, in_tx = made[True], made[False]
+    assert replace(alone, id=0, webhook_token="", idempotency_key="") == replace(
+        in_tx, id=0, webhook_token="", idempotency_key=""
+    )
+    async with uow() as tx:
+        for order in (alone, in_tx):
+            assert await tx.orders.get(order.id) == order
+            assert [(i.product_id, i.quantity, i.line_total, i.cart_item_id) for i in
+                    await tx.orders.items(order.id)] == [
+                (1, 2, Decimal("9.00"), 11),
+                (2, 1, Decimal("3.10"), None),
+            ]  # fmt: skip
+            [record] = await tx.outbox.for_order(order.id)
+            assert (record.type, record.object_id, record.payload, record.published) == (
+                "Create",
+                str(order.id),
+                {"total": "12.10", "currency": "GBP"},
+                NOW,
+            )
+    # The same key again: nothing more is written, by either path.
+    for one_statement in (True, False):
+        async with uow(one_statement=one_statement) as tx:
+            again = await tx.orders.create(
+                identity=owner,
+                page_id=3,
+                page_slug="bakery",
+                page_title="Bakery",
+                currency="GBP",
+                total=Decimal("1.00"),
+                items=[NewOrderItem(9, "Bun", 1, Decimal("1.00"), None)],
+                webhook_token="another",
+                idempotency_key="key-True-0001",
+                cart_fingerprint="other",
+                now=NOW,
+                announce=True,
+            )
+        assert again is None
+    async with uow(one_statement=True) as tx:
+        assert await tx.orders.id_by_idempotency_key(owner, "key-True-0001") == alone.id
+        assert await tx.orders.payable_id_by_fingerprint(owner, "print") == in_tx.id
+        assert await tx.orders.payable_id_by_fingerprint(owner, "other") is None
+        assert await tx.outbox.count("Create", str(in_tx.id + 1)) == 0
+
+
+async def test_a_statement_whose_in_list_would_need_writing_out_is_refused_on_the_driver(
+    kept: Made,
+) -> None:
+    async with kept()(one_statement=True) as tx:
+        stmt = select(orders.c.id).where(orders.c.status.in_(["paid", "pending"]))
+        with pytest.raises(ValueError, match="IN list"):
+            await tx._statements.fetch_direct(stmt, {})

@@ -88,8 +88,16 @@ async def test_ten_concurrent_checkouts_with_one_key_make_one_order(postgres_url
         )
         assert all(r.status_code == 303 for r in responses)
         assert len({r.headers["Location"] for r in responses}) == 1
-        assert len(await (await web.client.get("/api/v1/orders")).get_json()) == 1
+        [order] = await (await web.client.get("/api/v1/orders")).get_json()
         assert len(web.payments.checkouts) == 1
+        # The losing submissions wrote nothing: one line ordered, one announcement.
+        services = web.app.extensions["rose_cart"]
+        async with services.cart.uow() as tx:
+            assert [(i.product_id, i.quantity) for i in await tx.orders.items(order["id"])] == [
+                (1, 1)
+            ]
+            assert await tx.outbox.count("Create", str(order["id"])) == 1
+            assert await tx.outbox.count("Create", str(order["id"] + 1)) == 0
     finally:
         await web.app.extensions["rose_cart"].aclose()
 

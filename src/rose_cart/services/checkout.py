@@ -25,7 +25,6 @@ from rose_cart.domain.errors import (
     SiblingUnavailable,
     SoldOut,
 )
-from rose_cart.domain.events import order_created
 from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import AccountRef, Order, OrderStatus
 from rose_cart.ports import (
@@ -288,8 +287,9 @@ class CheckoutService:
             for line in group.lines
             if line.kind == "product" and line.product_id is not None
         ]
-        now = self.clock.now()
-        async with self.uow() as tx:
+        # The order, its items and the news of it are stored together: on PostgreSQL in
+        # one statement, which needs no transaction around it.
+        async with self.uow(one_statement=self.uow.writes_alone) as tx:
             order = await tx.orders.create(
                 identity=owner,
                 page_id=group.page.id if group.page else None,
@@ -301,13 +301,11 @@ class CheckoutService:
                 webhook_token=secrets.token_urlsafe(24),
                 idempotency_key=key,
                 cart_fingerprint=print_,
-                now=now,
+                now=self.clock.now(),
+                announce=True,
             )
-            if order is not None:
-                await tx.outbox.add(
-                    order_created(order.id, total.as_str(), total.currency, now), order.id
-                )
-                return order
+        if order is not None:
+            return order
         # A double click: the other submission made the order; use that one.
         assert key is not None
         found = await self._by_key(owner, key)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from rose_cart.adapters.db import repositories
 from rose_cart.domain.errors import (
     CartEmpty,
     MixedCurrency,
@@ -48,7 +51,18 @@ async def test_page_checkout_makes_an_order_with_a_price_snapshot(harness: Harne
     async with harness.services.cart.uow() as tx:
         items = await tx.orders.items(order.id)
     assert [(i.product_id, i.quantity, i.unit_price) for i in items] == [(1, 2, Decimal("4.50"))]
-    assert await outbox(harness, "Create", order.id) == 1
+    async with harness.services.cart.uow() as tx:
+        [created] = [r for r in await tx.outbox.for_order(order.id) if r.type == "Create"]
+    # The feed hears of the order as it was made: its id, total and currency.
+    assert (created.kind, created.object_type, created.object_id, created.order_id) == (
+        "activity",
+        "rose:Order",
+        str(order.id),
+        order.id,
+    )
+    assert created.payload == {"total": "9.00", "currency": "GBP"}
+    assert created.published == order.created_at == harness.clock.now()
+    assert created.status == "pending"
     # The cart is untouched until the payment is confirmed.
     assert (await cart.cart(ALICE)).count == 3
 
@@ -111,6 +125,30 @@ async def test_same_key_or_unchanged_cart_reuses_the_order(harness: Harness) -> 
     await harness.services.cart.add(ANON, 1, 1)  # the cart changed: a new order
     changed = await harness.services.checkout.checkout(ANON, "bakery", "third-key-3")
     assert changed.order.id != first.order.id and changed.order.total == Decimal("9.00")
+
+
+async def test_an_order_whose_announcement_cannot_be_stored_is_not_made_at_all(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.services.cart.add(ALICE, 1, 2)
+    first = await harness.services.checkout.checkout(ALICE, "bakery")
+    async with harness.services.cart.uow() as tx:
+        [taken] = [r.id for r in await tx.outbox.for_order(first.order.id) if r.type == "Create"]
+    # The next order's outbox record cannot be written (its id is taken): neither may the
+    # order or its items be, or the feed would never hear of an order that exists.
+    monkeypatch.setattr(repositories.uuid, "uuid4", lambda: uuid.UUID(taken))
+    await harness.services.cart.add(ALICE, 2, 1)
+    with pytest.raises(IntegrityError):
+        await harness.services.checkout.checkout(ALICE, "garden")
+    assert [o.id for o in await harness.services.orders.list_for(ALICE)] == [first.order.id]
+    async with harness.services.cart.uow() as tx:
+        assert await tx.orders.items(first.order.id + 1) == []
+    assert harness.payments.create_calls == 1
+    monkeypatch.undo()
+    # Nothing was lost: the garden's order is made when the visitor tries again.
+    again = await harness.services.checkout.checkout(ALICE, "garden")
+    assert again.order.page_slug == "garden" and again.order.total == Decimal("3.20")
+    assert await outbox(harness, "Create", again.order.id) == 1
 
 
 @pytest.mark.parametrize("error", [PaymentProviderUnavailable(), PaymentProviderRejected()])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,9 +19,11 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -40,9 +42,9 @@ from rose_cart.adapters.db.tables import (
 )
 from rose_cart.domain.cart import HARD_MAX_PER_LINE
 from rose_cart.domain.errors import TooManyLines
-from rose_cart.domain.events import Activity
+from rose_cart.domain.events import Activity, order_created
 from rose_cart.domain.identity import CartIdentity
-from rose_cart.domain.money import quantize
+from rose_cart.domain.money import Money, quantize
 from rose_cart.domain.order import (
     DEFAULT_VALID_FOR,
     OPEN_ATTEMPT,
@@ -198,6 +200,14 @@ def _stored(row: Any) -> StoredCartItem:
     return StoredCartItem(row["id"], row["product_id"], row["quantity"], created)
 
 
+async def _rows(conn: Statements, stmt: Any, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+    """The rows of a statement that lives for the process, read by name: straight on the
+    driver where the connection allows it (``Statements.direct``)."""
+    if conn.direct:
+        return await conn.fetch_direct(stmt, params)
+    return [r._mapping for r in await conn.execute(stmt, params)]
+
+
 def _owner_params(identity: CartIdentity) -> dict[str, Any]:
     user_owned = identity.user_id is not None
     return {
@@ -260,10 +270,7 @@ class SqlCartRepository:
         user_owned = identity.user_id is not None
         params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
         stmt = _add_and_list_statement(user_owned)
-        if self.conn.direct:
-            rows: list[Any] = await self.conn.fetch_direct(stmt, params)
-        else:
-            rows = [r._mapping for r in await self.conn.execute(stmt, params)]
+        rows = await _rows(self.conn, stmt, params)
         quantity_now = next((int(r["quantity"]) for r in rows if r["added"]), None)
         if quantity_now is None:
             await self._refused(identity, product_id)
@@ -405,51 +412,52 @@ class SqlCartRepository:
         return int(result.rowcount)
 
 
-def _order(row: Row[Any], attempts: list[PaymentAttempt] | None = None) -> Order:
+def _order(row: Mapping[str, Any], attempts: list[PaymentAttempt] | None = None) -> Order:
+    """An order from its row, read by name (a driver record or a row's mapping)."""
     return Order(
-        id=row.id,
-        status=OrderStatus(row.status),
-        user_id=row.user_id,
-        session_id=row.session_id,
-        page_id=row.page_id,
-        page_slug=row.page_slug,
-        page_title=row.page_title,
-        currency=row.currency,
-        total=quantize(row.total, row.currency),
-        webhook_token=row.webhook_token,
-        idempotency_key=row.idempotency_key,
-        cart_fingerprint=row.cart_fingerprint,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        paid_at=row.paid_at,
-        needs_refund=bool(row.needs_refund),
-        attention=row.attention,
-        refunded=quantize(row.refunded or 0, row.currency),
-        version=row.version,
+        id=row["id"],
+        status=OrderStatus(row["status"]),
+        user_id=row["user_id"],
+        session_id=row["session_id"],
+        page_id=row["page_id"],
+        page_slug=row["page_slug"],
+        page_title=row["page_title"],
+        currency=row["currency"],
+        total=quantize(row["total"], row["currency"]),
+        webhook_token=row["webhook_token"],
+        idempotency_key=row["idempotency_key"],
+        cart_fingerprint=row["cart_fingerprint"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        paid_at=row["paid_at"],
+        needs_refund=bool(row["needs_refund"]),
+        attention=row["attention"],
+        refunded=quantize(row["refunded"] or 0, row["currency"]),
+        version=row["version"],
         attempts=attempts if attempts is not None else [],
     )
 
 
-def _attempt(row: Row[Any]) -> PaymentAttempt:
+def _attempt(row: Mapping[str, Any]) -> PaymentAttempt:
     return PaymentAttempt(
-        id=row.id,
-        order_id=row.order_id,
-        number=row.number,
-        status=AttemptStatus(row.status),
-        amount=quantize(row.amount, row.currency),
-        currency=row.currency,
-        reference=row.reference or "",
-        account=row.account,
-        merchant_code=row.merchant_code,
-        provider_checkout_id=row.provider_checkout_id,
-        hosted_url=row.hosted_url,
-        transaction_id=row.transaction_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=row["id"],
+        order_id=row["order_id"],
+        number=row["number"],
+        status=AttemptStatus(row["status"]),
+        amount=quantize(row["amount"], row["currency"]),
+        currency=row["currency"],
+        reference=row["reference"] or "",
+        account=row["account"],
+        merchant_code=row["merchant_code"],
+        provider_checkout_id=row["provider_checkout_id"],
+        hosted_url=row["hosted_url"],
+        transaction_id=row["transaction_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         # Attempts made before attempts had an end were SumUp's 30-minute sessions.
-        valid_until=row.valid_until or row.created_at + DEFAULT_VALID_FOR,
-        unreadable_since=row.unreadable_since,
-        key_token=row.api_key_encrypted,
+        valid_until=row["valid_until"] or row["created_at"] + DEFAULT_VALID_FOR,
+        unreadable_since=row["unreadable_since"],
+        key_token=row["api_key_encrypted"],
     )
 
 
@@ -626,6 +634,78 @@ def _new_order_statement(dialect: str, keyed: bool, user_owned: bool) -> Any:
     return stmt.returning(*orders.c)
 
 
+#: What a new order's INSERT sets (the rest is the columns' defaults).
+_NEW_ORDER = (
+    "status",
+    "user_id",
+    "session_id",
+    "page_id",
+    "page_slug",
+    "page_title",
+    "currency",
+    "total",
+    "webhook_token",
+    "idempotency_key",
+    "cart_fingerprint",
+    "needs_refund",
+    "refunded",
+    "version",
+    "check_failures",
+    "created_at",
+    "updated_at",
+)
+_ITEM_COLUMNS = ("product_id", "title", "quantity", "unit_price", "line_total", "cart_item_id")
+#: What the announcement's row takes from its parameters; the rest is the order's.
+_ANNOUNCED = ("id", "kind", "type", "object_type", "payload", "published", "status", "attempts")
+
+
+@functools.cache
+def _order_made_statement(keyed: bool, user_owned: bool, announced: bool) -> Any:
+    """``create`` as one PostgreSQL statement: the order's INSERT in a CTE, its items (as
+    arrays, one per column, so one statement serves any number of lines) and its outbox
+    record taking the new id from it. A key already used makes the INSERT write nothing,
+    and so the others. Parameters: ``o_<column>`` for the order, ``i_<column>`` for the
+    items, ``x_<column>`` for the announcement."""
+    made = _new_order_statement("postgresql", keyed, user_owned).values(
+        _set_from(orders, "o_", _NEW_ORDER)
+    )
+    order = made.cte("made")
+    lines = (
+        func.unnest(
+            *[
+                bindparam(f"i_{n}", type_=postgresql.ARRAY(order_items.c[n].type))
+                for n in _ITEM_COLUMNS
+            ]
+        )
+        .table_valued(*_ITEM_COLUMNS)
+        .render_derived()
+    )
+    stored_items = (
+        insert(order_items)
+        .from_select(
+            ["order_id", *_ITEM_COLUMNS],
+            # One order, each of its lines: a product of the two, said as such.
+            select(order.c.id, *[lines.c[n] for n in _ITEM_COLUMNS]).select_from(
+                order.join(lines, true())
+            ),
+        )
+        .cte("stored_items")
+    )
+    stmt = select(order).add_cte(stored_items)
+    if announced:
+        record = insert(outbox).from_select(
+            [*_ANNOUNCED, "order_id", "object_id", "next_attempt_at"],
+            select(
+                *[bindparam(f"x_{n}", type_=outbox.c[n].type) for n in _ANNOUNCED],
+                order.c.id,
+                func.cast(order.c.id, String),
+                bindparam("x_published", type_=outbox.c.published.type),
+            ),
+        )
+        stmt = stmt.add_cte(record.cte("announced"))
+    return stmt
+
+
 @functools.cache
 def _order_by_key_statement(user_owned: bool) -> Any:
     return select(orders.c.id).where(
@@ -640,7 +720,8 @@ def _payable_by_fingerprint_statement(user_owned: bool) -> Any:
         .where(
             _order_owner(user_owned),
             orders.c.cart_fingerprint == bindparam("fingerprint"),
-            orders.c.status.in_(_WATCHED_STATUSES),
+            # Written into the SQL: the statement can then run on the driver itself.
+            orders.c.status.in_([literal_column(f"'{s}'") for s in _WATCHED_STATUSES]),
         )
         .order_by(orders.c.id.desc())
         .limit(1)
@@ -665,12 +746,11 @@ class SqlOrderRepository:
         idempotency_key: str | None,
         cart_fingerprint: str | None,
         now: datetime,
+        announce: bool = False,
     ) -> Order | None:
         owner = identity.owner()
-        stmt = _new_order_statement(
-            self.conn.dialect.name, idempotency_key is not None, owner.user_id is not None
-        )
-        values = {
+        keyed, user_owned = idempotency_key is not None, owner.user_id is not None
+        values: dict[str, Any] = {
             "status": OrderStatus.CLAIMING.value,
             "user_id": owner.user_id,
             "session_id": owner.session_id,
@@ -683,33 +763,66 @@ class SqlOrderRepository:
             "idempotency_key": idempotency_key,
             "cart_fingerprint": cart_fingerprint,
             "needs_refund": False,
-            "refunded": 0,
+            "refunded": Decimal(0),
             "version": 0,
             "check_failures": 0,
             "created_at": now,
             "updated_at": now,
         }
+        lines = [
+            {
+                "product_id": item.product_id,
+                "title": item.title,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+                "line_total": quantize(item.unit_price * item.quantity, currency),
+                "cart_item_id": item.cart_item_id,
+            }
+            for item in items
+        ]
+        announced = None
+        if announce:
+            # Its object is the order, whose id the database gives: 0 stands in for it here.
+            made = order_created(0, Money(total, currency).as_str(), currency, now)
+            announced = _activity_values(made)
+        if self.conn.dialect.name == "postgresql":
+            return await self._create_in_one(values, lines, announced, keyed, user_owned)
         # None when a concurrent submission with the same key made the order first.
-        row = (await self.conn.execute(stmt, values)).first()
+        row = (
+            await self.conn.execute(
+                _new_order_statement(self.conn.dialect.name, keyed, user_owned), values
+            )
+        ).first()
         if row is None:
             return None
-        if items:
+        if lines:
             await self.conn.execute(
-                insert(order_items),
-                [
-                    {
-                        "order_id": row.id,
-                        "product_id": item.product_id,
-                        "title": item.title,
-                        "quantity": item.quantity,
-                        "unit_price": item.unit_price,
-                        "line_total": quantize(item.unit_price * item.quantity, currency),
-                        "cart_item_id": item.cart_item_id,
-                    }
-                    for item in items
-                ],
+                insert(order_items), [{"order_id": row.id, **line} for line in lines]
             )
-        return _order(row)
+        if announced is not None:
+            await self.conn.execute(
+                _NEW_OUTBOX,
+                {**announced, "order_id": row.id, "object_id": str(row.id)},
+            )
+        return _order(row._mapping)
+
+    async def _create_in_one(
+        self,
+        values: dict[str, Any],
+        lines: list[dict[str, Any]],
+        announced: dict[str, Any] | None,
+        keyed: bool,
+        user_owned: bool,
+    ) -> Order | None:
+        """The order, its items and its announcement as one statement (PostgreSQL)."""
+        params = {f"o_{k}": v for k, v in values.items()}
+        for name in _ITEM_COLUMNS:
+            params[f"i_{name}"] = [line[name] for line in lines]
+        stmt = _order_made_statement(keyed, user_owned, announced is not None)
+        if announced is not None:
+            params.update({f"x_{k}": v for k, v in announced.items() if k in _ANNOUNCED})
+        made = await _rows(self.conn, stmt, params)
+        return _order(made[0]) if made else None
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
         key = {"order_id": order_id}
@@ -718,7 +831,7 @@ class SqlOrderRepository:
         if row is None:
             return None
         attempt_rows = await self.conn.execute(_ATTEMPTS_OF_ORDER, key)
-        return _order(row, [_attempt(r) for r in attempt_rows])
+        return _order(row._mapping, [_attempt(r._mapping) for r in attempt_rows])
 
     async def save(self, order: Order) -> None:
         result = await self.conn.execute(
@@ -764,34 +877,32 @@ class SqlOrderRepository:
             params["guard_attempt_id"] = attempt.id
             stmt = _SAVE_WITH_ATTEMPT
         params.update({f"a_{k}": v for k, v in values.items()})
-        row = (await self.conn.execute(stmt, params)).first()
-        if row is None:
+        saved = await _rows(self.conn, stmt, params)
+        if not saved:
             raise ConcurrentChange(order.id)
         order.version += 1
-        attempt.id = int(row.id)
+        attempt.id = int(saved[0]["id"])
         return True
 
     async def id_by_idempotency_key(self, identity: CartIdentity, key: str) -> int | None:
         owner = identity.owner()
-        row = (
-            await self.conn.execute(
-                _order_by_key_statement(owner.user_id is not None),
-                {**_owner_params(owner), "key": key},
-            )
-        ).first()
-        return None if row is None else int(row.id)
+        found = await _rows(
+            self.conn,
+            _order_by_key_statement(owner.user_id is not None),
+            {**_owner_params(owner), "key": key},
+        )
+        return int(found[0]["id"]) if found else None
 
     async def payable_id_by_fingerprint(
         self, identity: CartIdentity, fingerprint: str
     ) -> int | None:
         owner = identity.owner()
-        row = (
-            await self.conn.execute(
-                _payable_by_fingerprint_statement(owner.user_id is not None),
-                {**_owner_params(owner), "fingerprint": fingerprint},
-            )
-        ).first()
-        return None if row is None else int(row.id)
+        found = await _rows(
+            self.conn,
+            _payable_by_fingerprint_statement(owner.user_id is not None),
+            {**_owner_params(owner), "fingerprint": fingerprint},
+        )
+        return int(found[0]["id"]) if found else None
 
     async def list_for(self, identity: CartIdentity, limit: int = 100) -> list[Order]:
         rows = await self.conn.execute(
@@ -800,7 +911,7 @@ class SqlOrderRepository:
             .order_by(orders.c.id.desc())
             .limit(limit)
         )
-        return [_order(r) for r in rows]
+        return [_order(r._mapping) for r in rows]
 
     async def items(self, order_id: int) -> list[StoredOrderItem]:
         rows = await self.conn.execute(_ITEMS_OF_ORDER, {"order_id": order_id})
@@ -867,7 +978,7 @@ class SqlOrderRepository:
             stmt = stmt.where(
                 orders.c.needs_refund.is_(True) | orders.c.attention.is_not(None) | parked
             )
-        return [_order(r) for r in await self.conn.execute(stmt)]
+        return [_order(r._mapping) for r in await self.conn.execute(stmt)]
 
     async def attempt_keys_after(self, attempt_id: int, limit: int) -> list[tuple[int, str]]:
         rows = await self.conn.execute(
@@ -960,8 +1071,8 @@ class SqlPageConfigRepository:
         self.conn = conn
 
     async def get(self, page_id: int) -> StoredPageConfig | None:
-        row = (await self.conn.execute(_PAGE_CONFIG, {"page_id": page_id})).first()
-        return None if row is None else self._stored(row)
+        found = await _rows(self.conn, _PAGE_CONFIG, {"page_id": page_id})
+        return self._stored(found[0]) if found else None
 
     async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:
         result = await self.conn.execute(
@@ -974,7 +1085,7 @@ class SqlPageConfigRepository:
             .order_by(page_configs.c.page_id)
             .limit(limit)
         )
-        return [self._stored(row) for row in result]
+        return [self._stored(row._mapping) for row in result]
 
     async def replace_api_key(self, page_id: int, old: str, new: str) -> bool:
         # Guarded by the old value: a key a seller set meanwhile is never overwritten. The
@@ -987,13 +1098,13 @@ class SqlPageConfigRepository:
         return bool(result.rowcount)
 
     @staticmethod
-    def _stored(row: Row[Any]) -> StoredPageConfig:
+    def _stored(row: Mapping[str, Any]) -> StoredPageConfig:
         return StoredPageConfig(
-            row.page_id,
-            row.merchant_code,
-            row.api_key_encrypted,
-            row.checkout_prefix,
-            row.updated_at,
+            row["page_id"],
+            row["merchant_code"],
+            row["api_key_encrypted"],
+            row["checkout_prefix"],
+            row["updated_at"],
         )
 
     async def upsert(
@@ -1050,6 +1161,23 @@ def _record(row: Row[Any]) -> OutboxRecord:
     )
 
 
+def _activity_values(activity: Activity, order_id: int | None = None) -> dict[str, Any]:
+    """A new outbox row recording ``activity``: pending, due at once, with a fresh id."""
+    return {
+        "id": str(uuid.uuid4()),
+        "kind": "activity",
+        "order_id": order_id,
+        "type": activity.type,
+        "object_type": activity.object_type,
+        "object_id": activity.object_id,
+        "payload": json.dumps(activity.payload, sort_keys=True),
+        "published": activity.published,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": activity.published,
+    }
+
+
 class SqlOutboxRepository:
     def __init__(self, conn: Statements) -> None:
         self.conn = conn
@@ -1062,16 +1190,9 @@ class SqlOutboxRepository:
         return record_id
 
     async def add(self, activity: Activity, order_id: int | None = None) -> str:
-        return await self._insert(
-            kind="activity",
-            order_id=order_id,
-            type=activity.type,
-            object_type=activity.object_type,
-            object_id=activity.object_id,
-            payload=json.dumps(activity.payload, sort_keys=True),
-            published=activity.published,
-            next_attempt_at=activity.published,
-        )
+        values = _activity_values(activity, order_id)
+        await self.conn.execute(_NEW_OUTBOX, values)
+        return str(values["id"])
 
     async def add_command(self, command: Command, now: datetime) -> str:
         return await self._insert(

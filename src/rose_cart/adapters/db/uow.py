@@ -107,6 +107,9 @@ class SqlConnection:
             # Broken: the pool must not hand this connection out again.
             await self._conn.invalidate()
             raise
+        except asyncpg.IntegrityConstraintViolationError as error:
+            # As SQLAlchemy says it: a broken constraint reads the same by either path.
+            raise exc.IntegrityError(sql, args, error) from error
         return rows
 
     async def settle(self) -> None:
@@ -151,13 +154,21 @@ def _compiled(statement: Any, dialect: Dialect) -> _Compiled:
     found = _COMPILED.get(key)
     if found is None:
         compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params:
+            # SQLAlchemy writes such a list out at each execution; here nothing would.
+            raise ValueError("a statement run on the driver cannot hold an IN list to expand")
+        # asyncpg takes and gives Python's own types; SQLite's driver needs the conversions.
+        converts = dialect.name == "sqlite"
         found = _Compiled(
             str(compiled),
             list(compiled.positiontup or []),
             dict(compiled.params),
-            dict(getattr(compiled, "_bind_processors", {}) or {}),
+            dict(getattr(compiled, "_bind_processors", {}) or {}) if converts else {},
             [
-                (entry.keyname, entry.type._cached_result_processor(dialect, None))
+                (
+                    entry.keyname,
+                    entry.type._cached_result_processor(dialect, None) if converts else None,
+                )
                 for entry in compiled._result_columns
             ],
         )
@@ -580,6 +591,7 @@ class SqlUnitOfWorkFactory:
         self.engine = engine
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         postgres = engine.dialect.name == "postgresql"
+        self.writes_alone = postgres
         self._autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
         )
