@@ -135,6 +135,39 @@ async def test_a_connection_that_died_in_use_fails_one_statement_at_most(
     assert sorted(line.product_id for line in lines) == [1 + n for n, ok in enumerate(added) if ok]
 
 
+async def test_a_restart_that_ends_every_session_fails_one_statement_at_most(
+    engine: AsyncEngine, kept: Made, postgres_url: str
+) -> None:
+    await open_pool(engine)
+    uow = kept(ping_after=3600.0)  # in steady use: kept connections are never pinged
+    pids = set(await asyncio.gather(*(backend_pid(uow) for _ in range(6))))
+    async with engine.connect() as conn:  # the pool's others have been used just now
+        await conn.execute(text("SELECT 1"))
+    url = postgres_url.replace("postgresql+asyncpg", "postgresql")
+    watcher = await asyncpg.connect(url)
+    try:
+        await watcher.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await watcher.close()
+    who = CartIdentity(session_id="after-a-restart")
+    added: list[bool] = []
+    for n in range(8):
+        try:
+            async with uow(one_statement=True) as tx:
+                added.append(await tx.carts.add_quantity(who, 1 + n, 1, 99, NOW) == 1)
+        except Exception:  # noqa: BLE001 - the driver's own error, whichever it is
+            added.append(False)
+    # The first statement may meet its dead connection. Every other connection of the pool
+    # died with it, and none of them may fail a visitor: each is checked before use.
+    assert all(added[1:]), added
+    assert await backend_pid(uow) not in pids
+    async with engine.begin() as conn:  # a transaction, on the pool's own connections
+        assert (await conn.execute(text("SELECT count(*) FROM cart_items"))).scalar_one() >= 7
+
+
 async def test_a_cancelled_statement_keeps_its_connection_until_it_is_over(
     kept: Made,
 ) -> None:

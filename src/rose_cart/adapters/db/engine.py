@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -82,11 +83,24 @@ async def open_pool(engine: AsyncEngine) -> None:
             await conn.close()
 
 
+#: When a statement run on the driver itself last found its server gone, by pool.
+_LOST_AT: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def connections_lost(engine: AsyncEngine) -> None:
+    """A statement run on the driver itself (not through SQLAlchemy, which would have
+    invalidated the pool) found the server gone: a restart ends every session at once, so
+    each connection given back to the pool before now is pinged on its next checkout, and
+    replaced if it is dead, instead of failing the next visitor."""
+    _LOST_AT[engine.sync_engine.pool] = time.monotonic()
+
+
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Pessimistic disconnect handling for connections that sat in the pool a while: a
     dead one is replaced before a request gets it. A connection in steady use is not
     pinged; should the server go away under it, the failing statement invalidates the
-    pool, so every older connection is replaced on its next checkout."""
+    pool (or, on the driver itself, says so: ``connections_lost``), so every older
+    connection is checked on its next checkout."""
     pool = engine.sync_engine.pool
     dialect = engine.sync_engine.dialect
 
@@ -98,8 +112,10 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     @event.listens_for(pool, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get("returned_at")
-        if returned is None or time.monotonic() - returned < idle_seconds:
-            return  # fresh from connect, or in steady use
+        if returned is None:
+            return  # fresh from connect
+        if time.monotonic() - returned < idle_seconds and returned > _LOST_AT.get(pool, 0.0):
+            return  # in steady use, and the server has not been seen gone since
         try:
             dialect.do_ping(dbapi_conn)
         except Exception as error:

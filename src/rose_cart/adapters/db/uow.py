@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from rose_cart.adapters.db.engine import connections_lost
 from rose_cart.adapters.db.repositories import (
     SqlCartRepository,
     SqlOrderRepository,
@@ -32,6 +33,9 @@ _CONNECTION_ENDED = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    # The server's goodbye arrived mid-statement and left the protocol in a state no
+    # statement can follow ("another operation is in progress").
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -104,7 +108,9 @@ class SqlConnection:
         try:
             rows: list[Any] = await self._driver.fetch(sql, *args)
         except _CONNECTION_ENDED:
-            # Broken: the pool must not hand this connection out again.
+            # Broken: the pool must not hand this connection out again, and its others,
+            # likely ended with it, are checked before they are.
+            connections_lost(self._conn.engine)
             await self._conn.invalidate()
             raise
         except asyncpg.IntegrityConstraintViolationError as error:
@@ -227,6 +233,7 @@ class HotConnections:
             held = self._idle.pop()
             if self._fresh(held) or (not held.driver.is_closed() and await self._alive(held)):
                 return held
+            connections_lost(self._engine)  # the pool's are likely gone too
             await self._forget(held)
             await self._drop_idle()
         conn = await self._engine.connect()
