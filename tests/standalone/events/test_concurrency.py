@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from rose_cart.domain.errors import SoldOut
+from rose_cart.domain.identity import CartIdentity
 from rose_cart.standalone.events.calendar import ReferenceCalendar
 from tests.fakes import FakeClock
 from tests.standalone.events.conftest import GARDEN, Calendar, make_calendar
@@ -114,3 +116,44 @@ async def test_two_buyers_who_each_want_three_of_the_last_five_do_not_both_get_t
             if result is None:
                 await pg_cal.events.release_for_order(order_id)
         assert await pg_cal.available(pg_cal.cooks_table) == 5
+
+
+@pytest.mark.postgres
+async def test_single_statements_run_on_kept_connections_and_outlive_a_database_restart(
+    pg_cal: Calendar, postgres_url: str
+) -> None:
+    events = pg_cal.events
+    await events.open()  # as the service does before it serves
+    visitor = CartIdentity(session_id="restart-visitor")
+    await events.book(visitor, pg_cal.bread_class)
+    url = postgres_url.replace("postgresql+asyncpg", "postgresql")
+    watcher = await asyncpg.connect(url)
+    try:
+        count = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        before = await watcher.fetchval(count)
+        # A cart page per visitor, many at once: they share the kept connections.
+        read = await asyncio.gather(*(events.pending_entries(visitor) for _ in range(60)))
+        assert all([e.id for e in r] == [pg_cal.bread_class] for r in read)
+        assert await watcher.fetchval(count) == before
+        # The database restarts: every session of the events sibling ends.
+        await watcher.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await watcher.close()
+    answers: list[bool] = []
+    for _ in range(4):
+        try:
+            answers.append(
+                [e.id for e in await events.pending_entries(visitor)] == [pg_cal.bread_class]
+            )
+        except Exception:  # noqa: BLE001 - the driver's own error, whichever it is
+            answers.append(False)
+    # One read may meet its dead connection; it and the idle ones are given up, and the
+    # visitors after it see their booking.
+    assert all(answers[1:]), answers
+    # A claim of nothing, recorded after the restart, still holds against a late re-claim.
+    await events.claim_entries_for_order(77_001, visitor, None, entry_ids=[])
+    await events.claim_entries_for_order(77_001, visitor, None)
+    assert [e.id for e in await events.pending_entries(visitor)] == [pg_cal.bread_class]

@@ -9,6 +9,7 @@ separate service it stands for would; the cart reaches it only through the port.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
@@ -25,14 +26,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rose_cart.adapters.clock import SystemClock
 from rose_cart.adapters.db.engine import make_engine, open_pool
-from rose_cart.adapters.db.uow import SqlConnection
+from rose_cart.adapters.db.uow import HotConnections, SqlConnection
 from rose_cart.domain.cart import HARD_MAX_PER_LINE, parse_quantity
 from rose_cart.domain.errors import (
     BadInput,
@@ -176,6 +177,56 @@ def _owned_by(identity: CartIdentity) -> ColumnElement[bool]:
     return and_(bookings.c.user_id.is_(None), bookings.c.session_id == owner.session_id)
 
 
+#: The events sibling's own pool (as the engine's default), and how long a kept connection
+#: may be idle before it is pinged.
+_POOL_SIZE = 20
+_PING_AFTER = 10.0
+
+
+def _owned_by_params(user_owned: bool) -> ColumnElement[bool]:
+    """The owner as bound parameters (``user_id``, ``session_id``)."""
+    if user_owned:
+        return bookings.c.user_id == bindparam("user_id")
+    return and_(bookings.c.user_id.is_(None), bookings.c.session_id == bindparam("session_id"))
+
+
+def _owner_values(identity: CartIdentity) -> dict[str, Any]:
+    owner = identity.owner()
+    return {"user_id": owner.user_id, "session_id": owner.session_id}
+
+
+# The statements every checkout and cart read makes are built once for the process: each
+# call then finds its compiled SQL, and on PostgreSQL runs it on the driver itself.
+@functools.cache
+def _pending_entries_statement(user_owned: bool) -> Any:
+    return (
+        select(entries, calendars.c.page_post_id, bookings.c.state.label("booking_state"))
+        .select_from(bookings)
+        .join(entries, entries.c.id == bookings.c.entry_id)
+        .join(calendars, calendars.c.id == entries.c.calendar_id)
+        .where(_owned_by_params(user_owned), bookings.c.state == "pending")
+        .order_by(entries.c.start_at, bookings.c.id)
+    )
+
+
+@functools.cache
+def _nothing_claimed_statement(dialect: str) -> Any:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_(claims)
+        .values({c: bindparam(c.name, type_=c.type) for c in claims.c})
+        .on_conflict_do_nothing(index_elements=["order_id", "kind"])
+        .returning(claims.c.order_id)
+    )
+
+
+async def _rows(conn: SqlConnection, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    """A statement built once, its rows read by name: on the driver where it can be."""
+    if conn.direct:
+        return await conn.fetch_direct(stmt, params)
+    return [r._mapping for r in await conn.execute(stmt, params)]
+
+
 def _page_calendars(page_post_id: int | None) -> Any:
     """The ids of the calendars of a page (None: calendars that belong to no page)."""
     where = (
@@ -194,7 +245,9 @@ class ReferenceCalendar:
     """The events sibling in-process. ``down`` makes every call fail as an unreachable
     events service would."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock | None = None, *, hot_connections: int = 0
+    ) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
         self.down = False
@@ -206,17 +259,30 @@ class ReferenceCalendar:
             if engine.dialect.name == "postgresql"
             else None
         )
+        # Single statements on PostgreSQL run on connections kept for them, as the cart's do.
+        self._hot = (
+            HotConnections(self._autocommit, hot_connections, _PING_AFTER)
+            if self._autocommit is not None and hot_connections > 0
+            else None
+        )
 
     @classmethod
     def for_url(cls, database_url: str, clock: Clock | None = None) -> ReferenceCalendar:
-        """A calendar with an engine of its own on ``database_url``; ``aclose`` ends it."""
-        return cls(make_engine(database_url), clock)
+        """A calendar with an engine of its own on ``database_url``; ``aclose`` ends it.
+        Half its pool is kept for single statements."""
+        return cls(
+            make_engine(database_url, pool_size=_POOL_SIZE),
+            clock,
+            hot_connections=_POOL_SIZE // 2,
+        )
 
     async def open(self) -> None:
         """Open its connections before serving, as the cart opens its own pool."""
         await open_pool(self.engine)
 
     async def aclose(self) -> None:
+        if self._hot is not None:
+            await self._hot.aclose()
         await self.engine.dispose()
 
     def _check(self) -> None:
@@ -254,6 +320,16 @@ class ReferenceCalendar:
             async with self._tx() as statements:
                 yield statements
             return
+        if self._hot is not None:
+            held = await self._hot.acquire()
+            kept = SqlConnection(held.conn, autocommit=True, driver=held.driver)
+            try:
+                yield kept
+            finally:
+                # The steady case gives it back at once; else once its statement is over.
+                if not (kept.over() and self._hot.release_now(held)):
+                    await _whole(self._given_back(kept, held))
+            return
         conn = await self._autocommit.connect()
         try:
             read = SqlConnection(conn, autocommit=True)
@@ -263,6 +339,13 @@ class ReferenceCalendar:
                 await _whole(read.settle())
         finally:
             await _whole(conn.close())
+
+    async def _given_back(self, kept: SqlConnection, held: Any) -> None:
+        assert self._hot is not None
+        try:
+            await kept.settle()
+        finally:
+            await self._hot.release(held)
 
     @staticmethod
     async def _end(statements: SqlConnection, conn: Any, *, commit: bool) -> None:
@@ -605,20 +688,10 @@ class ReferenceCalendar:
         self._check()
         if not identity.owner().is_known:
             return []
+        stmt = _pending_entries_statement(identity.owner().user_id is not None)
         async with self._one_statement() as conn:
-            rows = await conn.execute(
-                select(
-                    entries,
-                    calendars.c.page_post_id,
-                    bookings.c.state.label("booking_state"),
-                )
-                .select_from(bookings)
-                .join(entries, entries.c.id == bookings.c.entry_id)
-                .join(calendars, calendars.c.id == entries.c.calendar_id)
-                .where(_owned_by(identity), bookings.c.state == "pending")
-                .order_by(entries.c.start_at, bookings.c.id)
-            )
-            return [_calendar_entry(r) for r in rows]
+            rows = await _rows(conn, stmt, _owner_values(identity))
+        return [_calendar_entry(r) for r in rows]
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
         self._check()
@@ -840,15 +913,10 @@ class ReferenceCalendar:
     ) -> bool:
         """Record that the order claims nothing of this kind, in one statement; False when
         the order has claimed before (its record stands, and says what it took)."""
-        insert_ = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = _nothing_claimed_statement(self.engine.dialect.name)
         async with self._one_statement() as conn:
-            result = await conn.execute(
-                insert_(claims)
-                .values(self._claim_row(order_id, kind, owner, page_post_id))
-                .on_conflict_do_nothing(index_elements=["order_id", "kind"])
-                .returning(claims.c.order_id)
-            )
-            return result.first() is not None
+            made = await _rows(conn, stmt, self._claim_row(order_id, kind, owner, page_post_id))
+        return bool(made)
 
     async def _record_claim(
         self,
@@ -1045,7 +1113,7 @@ class ReferenceCalendar:
                 .where(bookings.c.order_id == order_id, bookings.c.state != "cancelled")
                 .order_by(entries.c.start_at, bookings.c.id)
             )
-            return [_calendar_entry(r) for r in rows]
+            return [_calendar_entry(r._mapping) for r in rows]
 
     async def tickets_for_order(self, order_id: int) -> list[Ticket]:
         self._check()
@@ -1222,18 +1290,19 @@ def _ended_row(row: Any, now: datetime) -> bool:
     return bool((row.end_at or row.start_at) < now)
 
 
-def _calendar_entry(row: Any) -> CalendarEntry:
-    kind, container = _container(row.page_post_id)
+def _calendar_entry(row: Mapping[str, Any]) -> CalendarEntry:
+    """A booked entry from its row, read by name (a driver record or a row's mapping)."""
+    kind, container = _container(row["page_post_id"])
     return CalendarEntry(
-        id=int(row.id),
-        name=row.name,
-        start_at=row.start_at,
-        end_at=row.end_at,
-        cost=quantize(row.cost, row.currency),
-        currency=row.currency,
+        id=int(row["id"]),
+        name=row["name"],
+        start_at=row["start_at"],
+        end_at=row["end_at"],
+        cost=quantize(row["cost"], row["currency"]),
+        currency=row["currency"],
         calendar_container_type=kind,
         calendar_container_id=container,
-        state=row.booking_state,
+        state=row["booking_state"],
     )
 
 
