@@ -234,34 +234,44 @@ async def test_a_failed_statement_gives_its_kept_connection_back(kept: Made) -> 
     assert await asyncio.wait_for(next_add(), 5) == [(2, 1)]
 
 
+async def make_order(
+    uow: SqlUnitOfWorkFactory,
+    alone: bool,
+    key: str,
+    items: list[NewOrderItem],
+    total: str,
+    fingerprint: str,
+) -> Order | None:
+    """An order of the bakery's for one visitor, made in one statement or a transaction."""
+    async with uow(one_statement=alone) as tx:
+        return await tx.orders.create(
+            identity=CartIdentity(session_id="one-statement-visitor"),
+            page_id=3,
+            page_slug="bakery",
+            page_title="Bakery",
+            currency="GBP",
+            total=Decimal(total),
+            items=items,
+            webhook_token=f"token-{key}",
+            idempotency_key=key,
+            cart_fingerprint=fingerprint,
+            now=NOW,
+            announce=True,
+        )
+
+
 async def test_an_order_made_in_one_statement_is_the_order_a_transaction_makes(
     kept: Made,
 ) -> None:
     uow = kept()
     owner = CartIdentity(session_id="one-statement-visitor")
-    made: dict[bool, Order] = {}
-    for alone in (True, False):
-        async with uow(one_statement=alone) as tx:
-            order = await tx.orders.create(
-                identity=owner,
-                page_id=3,
-                page_slug="bakery",
-                page_title="Bakery",
-                currency="GBP",
-                total=Decimal("12.10"),
-                items=[
-                    NewOrderItem(1, "Sourdough", 2, Decimal("4.50"), 11),
-                    NewOrderItem(2, "Rye", 1, Decimal("3.10"), None),
-                ],
-                webhook_token=f"token-{alone}",
-                idempotency_key=f"key-{alone}-0001",
-                cart_fingerprint="print",
-                now=NOW,
-                announce=True,
-            )
-        assert order is not None
-        made[alone] = order
-    alone, in_tx = made[True], made[False]
+    lines = [
+        NewOrderItem(1, "Sourdough", 2, Decimal("4.50"), 11),
+        NewOrderItem(2, "Rye", 1, Decimal("3.10"), None),
+    ]
+    alone = await make_order(uow, True, "key-alone-01", lines, "12.10", "print")
+    in_tx = await make_order(uow, False, "key-in-tx-01", lines, "12.10", "print")
+    assert alone is not None and in_tx is not None
     assert replace(alone, id=0, webhook_token="", idempotency_key="") == replace(
         in_tx, id=0, webhook_token="", idempotency_key=""
     )
@@ -281,25 +291,11 @@ async def test_an_order_made_in_one_statement_is_the_order_a_transaction_makes(
                 NOW,
             )
     # The same key again: nothing more is written, by either path.
+    bun = [NewOrderItem(9, "Bun", 1, Decimal("1.00"), None)]
     for one_statement in (True, False):
-        async with uow(one_statement=one_statement) as tx:
-            again = await tx.orders.create(
-                identity=owner,
-                page_id=3,
-                page_slug="bakery",
-                page_title="Bakery",
-                currency="GBP",
-                total=Decimal("1.00"),
-                items=[NewOrderItem(9, "Bun", 1, Decimal("1.00"), None)],
-                webhook_token="another",
-                idempotency_key="key-True-0001",
-                cart_fingerprint="other",
-                now=NOW,
-                announce=True,
-            )
-        assert again is None
+        assert await make_order(uow, one_statement, "key-alone-01", bun, "1.00", "other") is None
     async with uow(one_statement=True) as tx:
-        assert await tx.orders.id_by_idempotency_key(owner, "key-True-0001") == alone.id
+        assert await tx.orders.id_by_idempotency_key(owner, "key-alone-01") == alone.id
         assert await tx.orders.payable_id_by_fingerprint(owner, "print") == in_tx.id
         assert await tx.orders.payable_id_by_fingerprint(owner, "other") is None
         assert await tx.outbox.count("Create", str(in_tx.id + 1)) == 0
