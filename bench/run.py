@@ -153,6 +153,9 @@ ROWS = ("summary", "cart_mini", "cart_page", "add_json", "add_form", "checkout")
 #: Budgets of the issue: ratio to hello (hot rows), server CPU ms per request.
 HOT_RATIO, HOT_CPU_MS, PAGE_CPU_MS, WRITE_CPU_MS, P99_OVER_P50 = 0.75, 0.25, 1.0, 0.8, 5.0
 RSS_MB = 120.0
+#: The checkout's aim is for the machine: judged on a set-up with a worker per core (on
+#: SQLite, which runs one worker, never); elsewhere the row is reported, not judged.
+CHECKOUT_ORDERS_PER_S = 200.0
 
 
 # --------------------------------------------------------------------------- processes
@@ -668,6 +671,9 @@ def verdict(endpoint: Endpoint, row: dict[str, Any]) -> str:
     if row["answers_after_load"] is False:
         return "HUNG"
     cpu = row["cpu_ms_measured"]
+    fills_machine = row["workers"] >= (os.cpu_count() or 1)
+    if endpoint.kind == "checkout" and fills_machine and row["rps"] < CHECKOUT_ORDERS_PER_S:
+        return "SLOW"
     if endpoint.kind == "hot":
         if row["ratio"] is not None and row["ratio"] < HOT_RATIO:
             return "BELOW"
@@ -718,8 +724,9 @@ ratio = req/s / hello; cpu-r: hello's server CPU per request / this one's; cpu m
 CPU (all workers, from /proc) per request; errs: status >= 400 or not the expected one,
 plus socket errors; conns: new PostgreSQL sessions during the measured run; RSS MB: the
 largest worker after the run. Verdicts: BELOW (ratio < 0.75), CPU (over the row's CPU
-budget), TAIL (p99 > 5 x p50), CHURN (new sessions), RSS (> 120 MB), DB (the database does
-not hold what the answers said), ERRORS, HUNG, FAILED."""
+budget), SLOW (checkout under 200 orders/s with a worker per core: the aim is the
+machine's, so it is judged only there), TAIL (p99 > 5 x p50), CHURN (new sessions), RSS
+(> 120 MB), DB (the database does not hold what the answers said), ERRORS, HUNG, FAILED."""
 
 
 # --------------------------------------------------------------------------- set-ups
