@@ -657,8 +657,9 @@ UNINTERRUPTED: ContextVar[bool] = ContextVar("rose_cart_uninterrupted", default=
 
 
 class UnitOfWorkFactory(Protocol):
-    #: One statement can write an order with its items and its outbox record (PostgreSQL's
-    #: data-modifying CTEs): ``OrderRepository.create`` may then run with ``one_statement``.
+    #: One statement can write several rows of an aggregate (PostgreSQL's data-modifying
+    #: CTEs): ``OrderRepository.create`` and ``save_alone`` may then run with
+    #: ``one_statement``.
     writes_alone: bool
 
     def __call__(self, *, one_statement: bool = False) -> UnitOfWork:

@@ -133,8 +133,6 @@ class PaymentService:
         self.valid_for = valid_for
         self.nonce = nonce
         self.on_outbox = on_outbox or (lambda: None)
-        #: Whether the database saves an order in one statement (None: not known yet).
-        self._saves_alone: bool | None = None
 
     # ----------------------------------------------------------------- plumbing
 
@@ -163,7 +161,9 @@ class PaymentService:
         nothing else to record, its save is one statement without a transaction
         (``save_alone``, on PostgreSQL), under the same version guard."""
         copy = held.copy() if held is not None else None
-        if held is not None and self._saves_alone is not False:
+        # Asked of the database, not learnt from an order: one order that cannot be saved so
+        # (one of two attempts, say) says nothing of the next.
+        if held is not None and self.uow.writes_alone:
             alone, moved = await self._saved_alone(held.copy(), rule)
             if alone is not None:
                 return alone
@@ -225,8 +225,6 @@ class PaymentService:
                 saved = await tx.orders.save_alone(order)
         except ConcurrentChange:
             return None, True
-        # The database decides whether it can (PostgreSQL can): learnt once, not asked again.
-        self._saves_alone = saved
         return (order if saved else None), False
 
     async def _ask(

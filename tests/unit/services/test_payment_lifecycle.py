@@ -13,16 +13,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from rose_cart.adapters.db.repositories import SqlOrderRepository
 from rose_cart.domain.errors import (
     OrderNotPayable,
     PaymentProviderRejected,
     PaymentProviderUnavailable,
     SiblingUnavailable,
 )
+from rose_cart.domain.identity import CartIdentity
 from rose_cart.domain.order import AttemptStatus, Attention, Order, OrderStatus
 from rose_cart.ports import AdminOrderFilter, CheckoutState, ConcurrentChange, PaymentCredentials
 from tests.fakes import FakePaymentProvider
 from tests.unit.services.conftest import ALICE, Harness, checked_out, checkout_id, outbox
+
+BOB = CartIdentity(user_id=8)
 
 PAST_WINDOW = {"minutes": 36}  # 30-minute checkout + 5 minutes' grace, and a bit
 
@@ -316,6 +320,34 @@ async def test_an_order_saved_in_one_statement_never_overwrites_a_newer_change(
     stored = await payments.get(read.id)
     assert stored.version == newer.version
     assert stored.attempts[0].hosted_url == newer.attempts[0].hosted_url
+
+
+async def test_paying_again_leaves_the_next_checkouts_steps_one_statement_each(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved_alone: list[bool] = []
+    real = SqlOrderRepository.save_alone
+
+    async def watched(self: SqlOrderRepository, order: Order) -> bool:
+        saved = await real(self, order)
+        saved_alone.append(saved)
+        return saved
+
+    monkeypatch.setattr(SqlOrderRepository, "save_alone", watched)
+    first = await checked_out(harness)
+    harness.payments.settle(checkout_id(first), "FAILED")
+    await harness.services.payments.check_payment_status(first.order.id)
+    # A second attempt: its steps save an order of two attempts, in a transaction.
+    again = await harness.services.orders.pay_again(ALICE, first.order.id)
+    assert len(again.order.attempts) == 2
+    saved_alone.clear()
+    # Another visitor's checkout afterwards: on PostgreSQL each of its payment steps is one
+    # statement still. One order that could not be saved so must not turn it off for all.
+    await harness.services.cart.add(BOB, 2, 1)
+    later = await harness.services.checkout.checkout(BOB, "garden")
+    assert later.order.status == OrderStatus.PENDING
+    on_postgres = harness.database_url.startswith("postgresql")
+    assert saved_alone == ([True, True] if on_postgres else [])
 
 
 # --------------------------------------------------------------------------- 5. events down
