@@ -200,7 +200,9 @@ def _stored(row: Any) -> StoredCartItem:
     return StoredCartItem(row["id"], row["product_id"], row["quantity"], created)
 
 
-async def _rows(conn: Statements, stmt: Any, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+async def rows_by_name(
+    conn: Statements, stmt: Any, params: dict[str, Any]
+) -> list[Mapping[str, Any]]:
     """The rows of a statement that lives for the process, read by name: straight on the
     driver where the connection allows it (``Statements.direct``)."""
     if conn.direct:
@@ -222,11 +224,7 @@ class SqlCartRepository:
 
     async def live_items(self, identity: CartIdentity) -> list[StoredCartItem]:
         stmt = _live_items_statement(identity.user_id is not None)
-        if self.conn.direct:
-            records = await self.conn.fetch_direct(stmt, _owner_params(identity))
-            return [_stored(r) for r in records]
-        rows = await self.conn.execute(stmt, _owner_params(identity))
-        return [StoredCartItem(r.id, r.product_id, r.quantity, r.created_at) for r in rows]
+        return [_stored(r) for r in await rows_by_name(self.conn, stmt, _owner_params(identity))]
 
     async def add_quantity(
         self,
@@ -241,13 +239,8 @@ class SqlCartRepository:
         user_owned = identity.user_id is not None
         stmt = _add_statement(self.conn.dialect.name, user_owned, max_lines is not None)
         params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
-        added: int | None
-        if self.conn.direct:
-            records = await self.conn.fetch_direct(stmt, params)
-            added = int(records[0]["quantity"]) if records else None
-        else:
-            row = (await self.conn.execute(stmt, params)).first()
-            added = None if row is None else int(row.quantity)
+        added_rows = await rows_by_name(self.conn, stmt, params)
+        added = int(added_rows[0]["quantity"]) if added_rows else None
         if added is None and max_lines is not None:
             await self._refused(identity, product_id)
         return added
@@ -270,7 +263,7 @@ class SqlCartRepository:
         user_owned = identity.user_id is not None
         params = self._add_params(identity, product_id, quantity, maximum, now, max_lines)
         stmt = _add_and_list_statement(user_owned)
-        rows = await _rows(self.conn, stmt, params)
+        rows = await rows_by_name(self.conn, stmt, params)
         quantity_now = next((int(r["quantity"]) for r in rows if r["added"]), None)
         if quantity_now is None:
             await self._refused(identity, product_id)
@@ -634,40 +627,22 @@ def _new_order_statement(dialect: str, keyed: bool, user_owned: bool) -> Any:
     return stmt.returning(*orders.c)
 
 
-#: What a new order's INSERT sets (the rest is the columns' defaults).
-_NEW_ORDER = (
-    "status",
-    "user_id",
-    "session_id",
-    "page_id",
-    "page_slug",
-    "page_title",
-    "currency",
-    "total",
-    "webhook_token",
-    "idempotency_key",
-    "cart_fingerprint",
-    "needs_refund",
-    "refunded",
-    "version",
-    "check_failures",
-    "created_at",
-    "updated_at",
-)
 _ITEM_COLUMNS = ("product_id", "title", "quantity", "unit_price", "line_total", "cart_item_id")
 #: What the announcement's row takes from its parameters; the rest is the order's.
 _ANNOUNCED = ("id", "kind", "type", "object_type", "payload", "published", "status", "attempts")
 
 
 @functools.cache
-def _order_made_statement(keyed: bool, user_owned: bool, announced: bool) -> Any:
+def _order_made_statement(
+    keyed: bool, user_owned: bool, announced: bool, columns: tuple[str, ...]
+) -> Any:
     """``create`` as one PostgreSQL statement: the order's INSERT in a CTE, its items (as
     arrays, one per column, so one statement serves any number of lines) and its outbox
     record taking the new id from it. A key already used makes the INSERT write nothing,
     and so the others. Parameters: ``o_<column>`` for the order, ``i_<column>`` for the
     items, ``x_<column>`` for the announcement."""
     made = _new_order_statement("postgresql", keyed, user_owned).values(
-        _set_from(orders, "o_", _NEW_ORDER)
+        _set_from(orders, "o_", columns)
     )
     order = made.cte("made")
     lines = (
@@ -818,10 +793,11 @@ class SqlOrderRepository:
         params = {f"o_{k}": v for k, v in values.items()}
         for name in _ITEM_COLUMNS:
             params[f"i_{name}"] = [line[name] for line in lines]
-        stmt = _order_made_statement(keyed, user_owned, announced is not None)
+        # The order's columns are those ``create`` sets: the same every call, so cached.
+        stmt = _order_made_statement(keyed, user_owned, announced is not None, tuple(values))
         if announced is not None:
             params.update({f"x_{k}": v for k, v in announced.items() if k in _ANNOUNCED})
-        made = await _rows(self.conn, stmt, params)
+        made = await rows_by_name(self.conn, stmt, params)
         return _order(made[0]) if made else None
 
     async def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
@@ -877,7 +853,7 @@ class SqlOrderRepository:
             params["guard_attempt_id"] = attempt.id
             stmt = _SAVE_WITH_ATTEMPT
         params.update({f"a_{k}": v for k, v in values.items()})
-        saved = await _rows(self.conn, stmt, params)
+        saved = await rows_by_name(self.conn, stmt, params)
         if not saved:
             raise ConcurrentChange(order.id)
         order.version += 1
@@ -886,7 +862,7 @@ class SqlOrderRepository:
 
     async def id_by_idempotency_key(self, identity: CartIdentity, key: str) -> int | None:
         owner = identity.owner()
-        found = await _rows(
+        found = await rows_by_name(
             self.conn,
             _order_by_key_statement(owner.user_id is not None),
             {**_owner_params(owner), "key": key},
@@ -897,7 +873,7 @@ class SqlOrderRepository:
         self, identity: CartIdentity, fingerprint: str
     ) -> int | None:
         owner = identity.owner()
-        found = await _rows(
+        found = await rows_by_name(
             self.conn,
             _payable_by_fingerprint_statement(owner.user_id is not None),
             {**_owner_params(owner), "fingerprint": fingerprint},
@@ -1071,7 +1047,7 @@ class SqlPageConfigRepository:
         self.conn = conn
 
     async def get(self, page_id: int) -> StoredPageConfig | None:
-        found = await _rows(self.conn, _PAGE_CONFIG, {"page_id": page_id})
+        found = await rows_by_name(self.conn, _PAGE_CONFIG, {"page_id": page_id})
         return self._stored(found[0]) if found else None
 
     async def with_api_key_after(self, page_id: int, limit: int) -> list[StoredPageConfig]:

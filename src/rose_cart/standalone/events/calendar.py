@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rose_cart.adapters.clock import SystemClock
 from rose_cart.adapters.db.engine import make_engine, open_pool
+from rose_cart.adapters.db.repositories import rows_by_name
 from rose_cart.adapters.db.uow import HotConnections, SqlConnection
 from rose_cart.domain.cart import HARD_MAX_PER_LINE, parse_quantity
 from rose_cart.domain.errors import (
@@ -218,13 +219,6 @@ def _nothing_claimed_statement(dialect: str) -> Any:
         .on_conflict_do_nothing(index_elements=["order_id", "kind"])
         .returning(claims.c.order_id)
     )
-
-
-async def _rows(conn: SqlConnection, stmt: Any, params: dict[str, Any]) -> list[Any]:
-    """A statement built once, its rows read by name: on the driver where it can be."""
-    if conn.direct:
-        return await conn.fetch_direct(stmt, params)
-    return [r._mapping for r in await conn.execute(stmt, params)]
 
 
 def _page_calendars(page_post_id: int | None) -> Any:
@@ -690,7 +684,7 @@ class ReferenceCalendar:
             return []
         stmt = _pending_entries_statement(identity.owner().user_id is not None)
         async with self._one_statement() as conn:
-            rows = await _rows(conn, stmt, _owner_values(identity))
+            rows = await rows_by_name(conn, stmt, _owner_values(identity))
         return [_calendar_entry(r) for r in rows]
 
     async def pending_tickets(self, user_id: int) -> list[Ticket]:
@@ -914,8 +908,9 @@ class ReferenceCalendar:
         """Record that the order claims nothing of this kind, in one statement; False when
         the order has claimed before (its record stands, and says what it took)."""
         stmt = _nothing_claimed_statement(self.engine.dialect.name)
+        row = self._claim_row(order_id, kind, owner, page_post_id)
         async with self._one_statement() as conn:
-            made = await _rows(conn, stmt, self._claim_row(order_id, kind, owner, page_post_id))
+            made = await rows_by_name(conn, stmt, row)
         return bool(made)
 
     async def _record_claim(
